@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using HssEe.Runtime;
+
+namespace HssEe.Core.Tests.Runtime;
+
+public class RuntimeTests
+{
+    private static readonly TwoPartyOptions Fast = new() { ReceiveTimeout = TimeSpan.FromMilliseconds(500) };
+
+    [Fact]
+    public async Task Exchange_delivers_both_ways_and_counts_one_round()
+    {
+        var result = await TwoPartySimulation.RunAsync(async (ch, ct) =>
+        {
+            ulong[] mine = [(ulong)ch.Party + 1, 100, 200];
+            var theirs = new ulong[3];
+            await ch.ExchangeAsync(mine, theirs, ct);
+            return theirs;
+        });
+
+        Assert.Equal([2UL, 100, 200], result.A);
+        Assert.Equal([1UL, 100, 200], result.B);
+        Assert.Equal(1, result.Cost.Rounds);
+        Assert.Equal(48, result.Cost.OnlineBytes);
+        Assert.Equal(24, result.Cost.A.BytesSent);
+        Assert.Equal(24, result.Cost.A.BytesReceived);
+        Assert.Equal(24 + PartyChannel.HeaderSize, result.Cost.A.FrameBytesSent);
+        Assert.Equal(2, result.Cost.Messages);
+    }
+
+    [Fact]
+    public async Task Request_and_reply_count_two_rounds_and_three_legs_three()
+    {
+        var result = await TwoPartySimulation.RunAsync(
+            async (ch, ct) =>
+            {
+                await ch.SendAsync(new ulong[] { 1 }, ct);
+                var reply = new ulong[1];
+                await ch.ReceiveAsync(reply, ct);
+                await ch.SendAsync(new ulong[] { reply[0] + 1 }, ct);
+                return reply[0];
+            },
+            async (ch, ct) =>
+            {
+                var req = new ulong[1];
+                await ch.ReceiveAsync(req, ct);
+                await ch.SendAsync(new ulong[] { req[0] * 10 }, ct);
+                await ch.ReceiveAsync(req, ct);
+                return req[0];
+            });
+
+        Assert.Equal(10UL, result.A);
+        Assert.Equal(11UL, result.B);
+        Assert.Equal(2, result.Cost.A.Rounds);
+        Assert.Equal(3, result.Cost.B.Rounds);
+        Assert.Equal(3, result.Cost.Rounds);
+    }
+
+    [Fact]
+    public async Task A_party_that_throws_makes_the_peer_fail_fast_with_a_peer_failed_exception()
+    {
+        var options = new TwoPartyOptions { ReceiveTimeout = TimeSpan.FromSeconds(20) };
+        var watch = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<TwoPartyException>(() => TwoPartySimulation.RunAsync<int, int>(
+            (ch, ct) => throw new InvalidOperationException("plan step 3: shape [2, 5] does not match [2, 4]"),
+            async (ch, ct) =>
+            {
+                await ch.ReceiveAsync(new ulong[4], ct);
+                return 0;
+            },
+            options));
+        watch.Stop();
+
+        Assert.Equal(Party.A, ex.FailedParty);
+        Assert.IsType<InvalidOperationException>(ex.InnerException);
+        var peer = Assert.IsType<PeerFailedException>(ex.PeerException);
+        Assert.Contains("plan step 3", peer.Message, StringComparison.Ordinal);
+        Assert.Contains("Party A failed", ex.Message, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the peer should fail at once, not after the timeout");
+    }
+
+    [Fact]
+    public async Task A_silent_peer_gives_a_timeout_exception_not_a_hang()
+    {
+        var watch = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<TwoPartyException>(() => TwoPartySimulation.RunAsync<int, int>(
+            async (ch, ct) =>
+            {
+                await ch.ReceiveAsync(new ulong[2], ct);
+                return 1;
+            },
+            async (ch, ct) =>
+            {
+                // Stays alive but never sends.
+                await Task.Delay(TimeSpan.FromSeconds(1.5), ct);
+                return 2;
+            },
+            Fast));
+
+        Assert.Equal(Party.A, ex.FailedParty);
+        var timeout = Assert.IsType<ChannelTimeoutException>(ex.InnerException);
+        Assert.Contains("message #0 (16 bytes) from party B", timeout.Message, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_peer_that_closes_gives_a_peer_closed_exception()
+    {
+        (InProcessChannel a, InProcessChannel b) = InProcessChannel.CreatePair();
+        await using var ca = new PartyChannel(Party.A, a, TimeSpan.FromSeconds(20));
+        var cb = new PartyChannel(Party.B, b, TimeSpan.FromSeconds(20));
+        await cb.DisposeAsync();
+        var ex = await Assert.ThrowsAsync<PeerClosedException>(async () => await ca.ReceiveAsync(new byte[8]));
+        Assert.Contains("Party B closed", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_message_of_the_wrong_length_is_rejected()
+    {
+        var ex = await Assert.ThrowsAsync<TwoPartyException>(() => TwoPartySimulation.RunAsync(
+            async (ch, ct) =>
+            {
+                await ch.SendAsync(new ulong[3], ct);
+                return 0;
+            },
+            async (ch, ct) =>
+            {
+                await ch.ReceiveAsync(new ulong[4], ct);
+                return 0;
+            },
+            Fast));
+
+        Assert.Equal(Party.B, ex.FailedParty);
+        var protocol = Assert.IsType<ProtocolException>(ex.InnerException);
+        Assert.Contains("received 24 bytes", protocol.Message, StringComparison.Ordinal);
+        Assert.Contains("32 bytes", protocol.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Corrupt_frames_are_rejected()
+    {
+        (InProcessChannel a, InProcessChannel b) = InProcessChannel.CreatePair();
+        await using var cb = new PartyChannel(Party.B, b, TimeSpan.FromSeconds(5));
+        await a.SendAsync(new byte[] { 1, 2, 3 }, default);
+        await Assert.ThrowsAsync<ProtocolException>(async () => await cb.ReceiveAsync(new byte[0]));
+        await a.SendAsync(new byte[PartyChannel.HeaderSize], default);
+        var ex = await Assert.ThrowsAsync<ProtocolException>(async () => await cb.ReceiveAsync(new byte[0]));
+        Assert.Contains("magic", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancellation_is_honoured()
+    {
+        (InProcessChannel a, _) = InProcessChannel.CreatePair();
+        await using var ca = new PartyChannel(Party.A, a, TimeSpan.FromSeconds(20));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await ca.ReceiveAsync(new byte[8], cts.Token));
+    }
+
+    [Fact]
+    public void Infinite_or_negative_timeouts_are_rejected()
+    {
+        (InProcessChannel a, _) = InProcessChannel.CreatePair();
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PartyChannel(Party.A, a, Timeout.InfiniteTimeSpan));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PartyChannel(Party.A, a, TimeSpan.FromSeconds(-1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PartyChannel((Party)7, a));
+    }
+}
