@@ -32,7 +32,6 @@ public class Config : ManualConfig
         AddJob(job);
         AddDiagnoser(MemoryDiagnoser.Default);
         AddColumn(StatisticColumn.Min);
-        WithOption(ConfigOptions.JoinSummary, false);
     }
 
     /// <summary>Which job <see cref="Config()"/> uses: <c>short</c>, <c>standard</c> or <c>dry</c>.</summary>

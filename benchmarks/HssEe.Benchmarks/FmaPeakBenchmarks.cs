@@ -55,7 +55,7 @@ public class FmaPeakBenchmarks
 
     /// <summary>Vector512 FMA, one thread.</summary>
     /// <returns>A sum, so the work is not dead code.</returns>
-    [Benchmark(Baseline = true)]
+    [Benchmark]
     public float Vector512Fma1Thread() => Fma512(Iterations);
 
     /// <summary>Vector512 FMA, all threads.</summary>

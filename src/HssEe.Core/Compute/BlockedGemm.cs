@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace HssEe.Compute;
 
@@ -103,9 +104,7 @@ internal static unsafe class BlockedGemm<T, TKernel>
     public static void Run(T* a, T* w, T* c, int m, int k, int n, int threads)
     {
         int mr = TKernel.MR;
-        int nr = TKernel.NR;
         int mPanels = (m + mr - 1) / mr;
-        int nPanels = (n + nr - 1) / nr;
         if ((long)m * n * k < GemmDispatch.ParallelThreshold)
         {
             threads = 1;
@@ -113,13 +112,11 @@ internal static unsafe class BlockedGemm<T, TKernel>
 
         // Packed A: [panel][k][MR], rows past m zero.
         nint packedALength = (nint)mPanels * mr * k;
-        T* ap = (T*)ScratchBuffers.Get(ref ScratchBuffers.PackedA, packedALength * sizeof(T));
+        using ScratchBuffers.Lease aLease = ScratchBuffers.Rent(ref ScratchBuffers.PackedA, packedALength * sizeof(T));
+        T* ap = (T*)aLease.Pointer;
         if (threads > 1 && packedALength >= 1 << 16)
         {
-            nint apAddress = (nint)ap;
-            nint aAddress = (nint)a;
-            Parallel.For(0, mPanels, new ParallelOptions { MaxDegreeOfParallelism = threads }, panel =>
-                PackAPanel((T*)aAddress, m, k, panel, (T*)apAddress));
+            PackAParallel((nint)a, m, k, mPanels, (nint)ap, threads);
         }
         else
         {
@@ -135,15 +132,27 @@ internal static unsafe class BlockedGemm<T, TKernel>
             return;
         }
 
-        // Split the columns into about 4 chunks per thread (dynamic balance), and the rows as
-        // well when there are too few column panels.
+        RunParallel((nint)ap, (nint)w, (nint)c, m, k, n, threads);
+    }
+
+    /// <summary>Packs the A panels on several threads (separate from <see cref="Run"/> so the one-thread path allocates no closure).</summary>
+    private static void PackAParallel(nint a, int m, int k, int mPanels, nint ap, int threads)
+        => Parallel.For(0, mPanels, new ParallelOptions { MaxDegreeOfParallelism = threads }, panel => PackAPanel((T*)a, m, k, panel, (T*)ap));
+
+    /// <summary>
+    /// Splits the columns into about 4 chunks per thread (dynamic balance), and the rows as
+    /// well when there are too few column panels; every chunk is aligned to the register tile.
+    /// </summary>
+    private static void RunParallel(nint apAddr, nint wAddr, nint cAddr, int m, int k, int n, int threads)
+    {
+        int mr = TKernel.MR;
+        int nr = TKernel.NR;
+        int mPanels = (m + mr - 1) / mr;
+        int nPanels = (n + nr - 1) / nr;
         int target = 4 * threads;
         int nChunks = Math.Min(nPanels, target);
         int mChunks = Math.Min(mPanels, (target + nChunks - 1) / nChunks);
         int tasks = nChunks * mChunks;
-        nint apAddr = (nint)ap;
-        nint wAddr = (nint)w;
-        nint cAddr = (nint)c;
         Parallel.For(0, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads }, task =>
         {
             int mi = task / nChunks;
@@ -189,8 +198,11 @@ internal static unsafe class BlockedGemm<T, TKernel>
         int kcMax = TKernel.KC;
         int ncMax = TKernel.NC;
         int mcMax = TKernel.MC;
-        T* bp = (T*)ScratchBuffers.Get(ref ScratchBuffers.PackedB, (nint)Math.Min(kcMax, k) * ncMax * sizeof(T));
+        using ScratchBuffers.Lease bLease = ScratchBuffers.Rent(ref ScratchBuffers.PackedB, (nint)Math.Min(kcMax, k) * ncMax * sizeof(T));
+        T* bp = (T*)bLease.Pointer;
         T* tile = stackalloc T[mr * nr];
+        int rowPanels = (m1 - m0 + mr - 1) / mr;
+        int callsPerPanel = Math.Min(rowPanels, (mcMax + mr - 1) / mr);
 
         for (int jc = n0; jc < n1; jc += ncMax)
         {
@@ -199,23 +211,32 @@ internal static unsafe class BlockedGemm<T, TKernel>
             {
                 int kc = Math.Min(kcMax, k - pc);
                 bool accumulate = pc > 0;
-                for (int jr = 0; jr < nc; jr += nr)
-                {
-                    TKernel.PackB(w + ((nint)(jc + jr) * k) + pc, k, Math.Min(nr, nc - jr), kc, bp + ((nint)(jr / nr) * kc * nr));
-                }
-
                 for (int ic = m0; ic < m1; ic += mcMax)
                 {
                     int icEnd = Math.Min(m1, ic + mcMax);
+                    bool pack = ic == m0;
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         T* bPanel = bp + ((nint)(jr / nr) * kc * nr);
                         int cols = Math.Min(nr, nc - jr);
+                        var prefetch = default(PrefetchCursor);
+                        if (pack)
+                        {
+                            // Pack this micro-panel just before its first use; while the
+                            // kernels run on it, pull the W rows of the next one into L2.
+                            TKernel.PackB(w + ((nint)(jc + jr) * k) + pc, k, cols, kc, bPanel);
+                            if (Sse.IsSupported)
+                            {
+                                prefetch = NextPanel(w, k, n1, jc, nc, pc, kc, jr, callsPerPanel);
+                            }
+                        }
+
                         for (int ir = ic; ir < icEnd; ir += mr)
                         {
                             T* aPanel = ap + ((nint)(ir / mr) * mr * k) + ((nint)pc * mr);
                             T* cTile = c + ((nint)ir * n) + jc + jr;
                             int rows = Math.Min(mr, m - ir);
+                            prefetch.Step();
                             if (rows == mr && cols == nr)
                             {
                                 TKernel.Run(kc, aPanel, bPanel, cTile, n, accumulate);
@@ -230,6 +251,43 @@ internal static unsafe class BlockedGemm<T, TKernel>
                 }
             }
         }
+    }
+
+    /// <summary>A prefetch cursor over the W rows of the micro-panel packed after (jc, pc, jr).</summary>
+    private static PrefetchCursor NextPanel(T* w, int k, int n1, int jc, int nc, int pc, int kc, int jr, int steps)
+    {
+        int nr = TKernel.NR;
+        int row;
+        int col;
+        int depth;
+        int rows;
+        if (jr + nr < nc)
+        {
+            row = jc + jr + nr;
+            rows = Math.Min(nr, nc - jr - nr);
+            col = pc;
+            depth = kc;
+        }
+        else if (pc + kc < k)
+        {
+            row = jc;
+            rows = Math.Min(nr, nc);
+            col = pc + kc;
+            depth = Math.Min(TKernel.KC, k - col);
+        }
+        else if (jc + TKernel.NC < n1)
+        {
+            row = jc + TKernel.NC;
+            rows = Math.Min(nr, n1 - row);
+            col = 0;
+            depth = Math.Min(TKernel.KC, k);
+        }
+        else
+        {
+            return default;
+        }
+
+        return new PrefetchCursor((byte*)(w + ((nint)row * k) + col), (nint)k * sizeof(T), rows, depth * sizeof(T), steps);
     }
 
     private static void MergeTile(T* tile, int ldt, T* c, int ldc, int rows, int cols, bool accumulate)
@@ -255,7 +313,8 @@ internal static unsafe class BlockedGemm<T, TKernel>
 
 /// <summary>
 /// Per-thread packing buffers, kept between calls so that a GEMM does not page-fault fresh
-/// memory every time. Each buffer is a pinned array, 64-byte aligned by offset.
+/// memory every time. Each buffer is a pinned array, 64-byte aligned by offset. Requests
+/// above <see cref="MaxCachedBytes"/> get native memory that is freed when the lease ends.
 /// </summary>
 internal static unsafe class ScratchBuffers
 {
@@ -267,22 +326,107 @@ internal static unsafe class ScratchBuffers
     [ThreadStatic]
     internal static byte[]? PackedB;
 
+    /// <summary>The largest buffer kept per thread and slot between calls.</summary>
+    public const int MaxCachedBytes = 64 << 20;
+
     private const int Alignment = 64;
 
-    /// <summary>Returns a 64-byte aligned pointer to at least <paramref name="bytes"/> bytes of the slot's buffer, growing it if needed.</summary>
+    /// <summary>Leases at least <paramref name="bytes"/> bytes, 64-byte aligned, from the slot (or from native memory when large).</summary>
     /// <param name="slot">The thread-static slot.</param>
     /// <param name="bytes">Bytes needed.</param>
-    /// <returns>An aligned pointer, valid while the slot is not regrown.</returns>
-    public static byte* Get(ref byte[]? slot, nint bytes)
+    /// <returns>The lease; dispose it when done.</returns>
+    public static Lease Rent(ref byte[]? slot, nint bytes)
     {
-        nint needed = bytes + Alignment;
+        if (bytes > MaxCachedBytes)
+        {
+            return new Lease((byte*)NativeMemory.AlignedAlloc((nuint)bytes, Alignment), owned: true);
+        }
+
+        int needed = (int)bytes + Alignment;
         if (slot is null || slot.Length < needed)
         {
             slot = null;
-            slot = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(needed, 4096)), pinned: true);
+            slot = GC.AllocateUninitializedArray<byte>(Math.Max(needed, 4096), pinned: true);
         }
 
         byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(slot));
-        return (byte*)(((nint)p + (Alignment - 1)) & ~(nint)(Alignment - 1));
+        return new Lease((byte*)(((nint)p + (Alignment - 1)) & ~(nint)(Alignment - 1)), owned: false);
+    }
+
+    /// <summary>A leased scratch buffer.</summary>
+    internal readonly struct Lease : IDisposable
+    {
+        private readonly bool _owned;
+
+        /// <summary>Creates a lease.</summary>
+        /// <param name="pointer">The aligned buffer.</param>
+        /// <param name="owned">Whether the lease frees native memory on dispose.</param>
+        public Lease(byte* pointer, bool owned)
+        {
+            Pointer = pointer;
+            _owned = owned;
+        }
+
+        /// <summary>The aligned buffer.</summary>
+        public byte* Pointer { get; }
+
+        /// <summary>Frees the buffer if it is native; a cached buffer stays with its thread.</summary>
+        public void Dispose()
+        {
+            if (_owned)
+            {
+                NativeMemory.AlignedFree(Pointer);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Walks the cache lines of a block of rows (row stride in bytes, a byte width per row) and
+/// prefetches a fixed share of them per <see cref="Step"/>, spreading the block over a
+/// known number of steps.
+/// </summary>
+internal unsafe struct PrefetchCursor
+{
+    private const int LineBytes = 64;
+    private readonly byte* _base;
+    private readonly nint _rowStride;
+    private readonly int _rows;
+    private readonly int _linesPerRow;
+    private readonly int _perStep;
+    private int _row;
+    private int _line;
+
+    /// <summary>Creates a cursor over <paramref name="rows"/> rows of <paramref name="rowBytes"/> bytes.</summary>
+    /// <param name="start">First byte of the first row.</param>
+    /// <param name="rowStride">Row stride in bytes.</param>
+    /// <param name="rows">Rows.</param>
+    /// <param name="rowBytes">Bytes per row.</param>
+    /// <param name="steps">Steps to spread the block over.</param>
+    public PrefetchCursor(byte* start, nint rowStride, int rows, int rowBytes, int steps)
+    {
+        _base = start;
+        _rowStride = rowStride;
+        _rows = rows;
+        _linesPerRow = (rowBytes + LineBytes - 1) / LineBytes;
+        long total = (long)rows * _linesPerRow;
+        _perStep = (int)Math.Min(int.MaxValue, (total + steps - 1) / Math.Max(1, steps));
+        _row = 0;
+        _line = 0;
+    }
+
+    /// <summary>Prefetches the next share of lines into L2 (nothing once the block is done, or for a default cursor).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Step()
+    {
+        for (int i = 0; i < _perStep && _row < _rows; i++)
+        {
+            Sse.Prefetch1(_base + (_row * _rowStride) + ((nint)_line * LineBytes));
+            if (++_line == _linesPerRow)
+            {
+                _line = 0;
+                _row++;
+            }
+        }
     }
 }

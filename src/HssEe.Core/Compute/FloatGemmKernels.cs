@@ -68,12 +68,15 @@ internal static unsafe class FloatGemmKernels
             return;
         }
 
+        RowDotParallel((nint)a, (nint)w, (nint)c, m, k, n, groups, threads);
+    }
+
+    /// <summary>The row-dot path split into about four chunks of W rows per thread (a separate method, so the one-thread path allocates no closure).</summary>
+    private static void RowDotParallel(nint a, nint w, nint c, int m, int k, int n, int groups, int threads)
+    {
         int chunks = Math.Min(groups, 4 * threads);
-        nint aAddr = (nint)a;
-        nint wAddr = (nint)w;
-        nint cAddr = (nint)c;
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
-            RowDotRange((float*)aAddr, (float*)wAddr, (float*)cAddr, m, k, n, (int)((long)groups * chunk / chunks), (int)((long)groups * (chunk + 1) / chunks)));
+            RowDotRange((float*)a, (float*)w, (float*)c, m, k, n, (int)((long)groups * chunk / chunks), (int)((long)groups * (chunk + 1) / chunks)));
     }
 
     private static void RowDotRange(float* a, float* w, float* c, int m, int k, int n, int group0, int group1)
@@ -213,13 +216,13 @@ internal unsafe struct FloatKernel512 : IGemmKernel<float>
     public static int NR => 48;
 
     /// <inheritdoc />
-    public static int KC => T_KC; static readonly int T_KC = int.TryParse(Environment.GetEnvironmentVariable("T_KC"), out int v) ? v : 256;
+    public static int KC => 512;
 
     /// <inheritdoc />
-    public static int NC => T_NC; static readonly int T_NC = int.TryParse(Environment.GetEnvironmentVariable("T_NC"), out int v) ? v : 960;
+    public static int NC => 240;
 
     /// <inheritdoc />
-    public static int MC => T_MC; static readonly int T_MC = int.TryParse(Environment.GetEnvironmentVariable("T_MC"), out int v) ? v : 128;
+    public static int MC => 128;
 
     /// <summary>Computes one 8 x 48 tile over <paramref name="kc"/> packed depth steps.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -365,7 +368,7 @@ internal unsafe struct FloatKernel256 : IGemmKernel<float>
     public static int KC => 256;
 
     /// <inheritdoc />
-    public static int NC => 960;
+    public static int NC => 480;
 
     /// <inheritdoc />
     public static int MC => 120;
@@ -469,7 +472,7 @@ internal unsafe struct FloatKernelScalar : IGemmKernel<float>
     public static int KC => 256;
 
     /// <inheritdoc />
-    public static int NC => 512;
+    public static int NC => 256;
 
     /// <inheritdoc />
     public static int MC => 128;

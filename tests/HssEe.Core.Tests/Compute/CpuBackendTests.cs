@@ -19,6 +19,34 @@ public class CpuBackendTests
     public void Elementwise_operation_matches_the_scalar_definition_for_every_length_in_place(string op)
         => BackendConformance.ElementwiseMatchesScalar(ComputeBackend.Cpu, op);
 
+    [Theory]
+    [MemberData(nameof(Operations))]
+    public void Large_elementwise_operation_split_over_threads_matches_the_scalar_definition(string op)
+    {
+        int seed = BackendConformance.NewSeed();
+        var random = new Random(seed);
+        const int length = 400_003; // several 2^17-element chunks, not a multiple of 8
+        ulong[] x = BackendConformance.RandomRing(random, length);
+        ulong[] y = BackendConformance.RandomRing(random, length);
+        ulong scalar = (ulong)random.NextInt64();
+        var expected = new ulong[length];
+        for (int i = 0; i < length; i++)
+        {
+            expected[i] = BackendConformance.Reference(op, x[i], y[i], scalar);
+        }
+
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            var backend = new CpuBackend(threads);
+            var destination = new ulong[length];
+            BackendConformance.Apply(backend, op, x, y, scalar, destination);
+            Assert.True(expected.AsSpan().SequenceEqual(destination), $"{op}, {threads} threads, out of place (seed {seed})");
+            ulong[] inPlace = (ulong[])x.Clone();
+            BackendConformance.Apply(backend, op, inPlace, y, scalar, inPlace);
+            Assert.True(expected.AsSpan().SequenceEqual(inPlace), $"{op}, {threads} threads, in place (seed {seed})");
+        }
+    }
+
     [Fact]
     public void Results_do_not_depend_on_the_thread_count()
     {

@@ -1,15 +1,57 @@
+using HssEe.Core.Tests.Infrastructure;
 using HssEe.Ring;
 
 namespace HssEe.Core.Tests.Ring;
 
 public class FixedPointTests
 {
+    public static TheoryData<string> Features => FeatureTestRunner.AllFeatures;
+
     [Theory]
     [InlineData(0)]
     [InlineData(12)]
     [InlineData(16)]
     [InlineData(40)]
     public void Vectorised_encode_and_decode_match_the_scalar_definition_for_every_tail(int f)
+        => CheckCodecAgainstScalar(f);
+
+    [Theory]
+    [MemberData(nameof(Features))]
+    public void Codec_paths_agree_with_the_scalar_definition_when_features_are_disabled(string disabledFeature)
+        => FeatureTestRunner.RunWithFeatures(CodecBody, disabledFeature);
+
+    [Theory]
+    [MemberData(nameof(Features))]
+    public void Out_of_range_detection_works_when_features_are_disabled(string disabledFeature)
+        => FeatureTestRunner.RunWithFeatures(RangeBody, disabledFeature);
+
+    private static void CodecBody()
+    {
+        foreach (int f in new[] { 0, 12, 40 })
+        {
+            CheckCodecAgainstScalar(f);
+        }
+    }
+
+    private static void RangeBody()
+    {
+        var format = new FixedPointFormat(12);
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, 3e15f })
+        {
+            for (int n = 1; n <= 40; n += 13)
+            {
+                var values = new float[n];
+                values[n - 1] = bad;
+                var ex = Assert.Throws<ArgumentException>(() => format.Encode(values, new ulong[n]));
+                Assert.Contains($"element {n - 1}", ex.Message, StringComparison.Ordinal);
+                var doubles = new double[n];
+                doubles[n - 1] = bad;
+                Assert.Throws<ArgumentException>(() => format.Encode(doubles, new ulong[n]));
+            }
+        }
+    }
+
+    private static void CheckCodecAgainstScalar(int f)
     {
         var format = new FixedPointFormat(f);
         (var prg, string seed) = TestSeeds.Fresh();
