@@ -40,6 +40,9 @@ namespace HssEe.Core.Tests.Infrastructure
         /// <summary>All hardware intrinsics off: the scalar paths.</summary>
         public const string HwIntrinsic = "HWIntrinsic";
 
+        /// <summary>AES-NI off (<c>DOTNET_EnableAES=0</c>): the portable (platform AES) path of the PRG.</summary>
+        public const string Aes = "AES";
+
         internal const string MethodVariable = "HSSEE_FEATURE_TEST_METHOD";
         internal const string FeatureVariable = "HSSEE_FEATURE_TEST_FEATURE";
         internal const string OkMarker = "HSSEE-FEATURE-TEST-OK";
@@ -126,6 +129,7 @@ namespace HssEe.Core.Tests.Infrastructure
             Avx512F => [("DOTNET_EnableAVX512F", "0"), ("DOTNET_EnableAVX512", "0")],
             Avx2 => [("DOTNET_EnableAVX2", "0")],
             HwIntrinsic => [("DOTNET_EnableHWIntrinsic", "0")],
+            Aes => [("DOTNET_EnableAES", "0")],
             _ => throw new ArgumentOutOfRangeException(nameof(disabledFeature), disabledFeature, "Unknown feature."),
         };
 
@@ -145,6 +149,9 @@ namespace HssEe.Core.Tests.Infrastructure
                     Assert.False(Vector256.IsHardwareAccelerated, "Vector256 is still accelerated with AVX2 disabled.");
                     Assert.False(System.Runtime.Intrinsics.X86.Avx2.IsSupported, "Avx2 is still supported with AVX2 disabled.");
                     Assert.False(Vector512.IsHardwareAccelerated, "Vector512 is still accelerated with AVX2 disabled.");
+                    break;
+                case Aes:
+                    Assert.False(System.Runtime.Intrinsics.X86.Aes.IsSupported, "AES-NI is still supported with AES disabled.");
                     break;
                 case HwIntrinsic:
                     Assert.False(Vector128.IsHardwareAccelerated, "Vector128 is still accelerated with hardware intrinsics disabled.");

@@ -1,12 +1,48 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Security.Cryptography;
+using HssEe.Core.Tests.Infrastructure;
 using HssEe.Randomness;
 
 namespace HssEe.Core.Tests.Randomness;
 
 public class AesPrgTests
 {
+    public static TheoryData<string> AesFeatures => new() { FeatureTestRunner.None, FeatureTestRunner.Aes, FeatureTestRunner.HwIntrinsic };
+
+    [Theory]
+    [MemberData(nameof(AesFeatures))]
+    public void Prg_output_is_identical_with_and_without_aes_ni(string disabledFeature)
+        => FeatureTestRunner.RunWithFeatures(PrgAgainstIndependentAesBody, disabledFeature);
+
+    private static void PrgAgainstIndependentAesBody()
+    {
+        Assert.Equal(FeatureTestRunner.CurrentFeature is null or FeatureTestRunner.None, FixedKeyAes.UsesAesNi && System.Runtime.Intrinsics.X86.Aes.IsSupported);
+        byte[] seed = RandomNumberGenerator.GetBytes(16);
+        const int Blocks = 300;
+        var output = new byte[16 * Blocks];
+        using (AesPrg prg = AesPrg.CreateDeterministicForTesting(seed))
+        {
+            prg.Fill(output.AsSpan(0, 5));
+            prg.Fill(output.AsSpan(5));
+        }
+
+        // Independent reference: platform AES-ECB with the published fixed key, MMO^sigma by hand.
+        using var aes = System.Security.Cryptography.Aes.Create();
+        aes.Key = FixedKeyAes.Key();
+        ulong seedLo = BitConverter.ToUInt64(seed, 0), seedHi = BitConverter.ToUInt64(seed, 8);
+        for (int i = 0; i < Blocks; i++)
+        {
+            ulong lo = seedLo ^ (ulong)i, hi = seedHi;
+            byte[] sigma = [.. BitConverter.GetBytes(hi), .. BitConverter.GetBytes(hi ^ lo)];
+            byte[] enc = aes.EncryptEcb(sigma, PaddingMode.None);
+            for (int j = 0; j < 16; j++)
+            {
+                Assert.True((byte)(enc[j] ^ sigma[j]) == output[(16 * i) + j], $"block {i} byte {j}, seed {Convert.ToHexString(seed)}");
+            }
+        }
+    }
+
     [Fact]
     public void Stream_is_the_fixed_key_hash_of_seed_xor_counter()
     {
