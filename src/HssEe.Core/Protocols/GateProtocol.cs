@@ -1,0 +1,179 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using HssEe.Randomness;
+using HssEe.Sharing;
+
+namespace HssEe.Protocols;
+
+/// <summary>One two-party operation: how the dealer makes its keys and how a party evaluates it.</summary>
+internal interface IGateProtocol
+{
+    /// <summary>Writes party A's and party B's key material for <paramref name="step"/>.</summary>
+    void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b);
+
+    /// <summary>Runs the step for one party; <paramref name="keys"/> are this party's keys of the step.</summary>
+    Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken);
+}
+
+/// <summary>What a gate needs while it runs on one party.</summary>
+internal sealed class GateContext
+{
+    public GateContext(Party party, Runtime.PartyChannel channel, Compute.ComputeBackend backend)
+    {
+        Party = party;
+        Channel = channel;
+        Backend = backend;
+    }
+
+    public Party Party { get; }
+
+    public Runtime.PartyChannel Channel { get; }
+
+    public Compute.ComputeBackend Backend { get; }
+
+    public bool IsA => Party == Party.A;
+}
+
+/// <summary>A growable buffer of one party's key material for one step; wiped when disposed.</summary>
+internal sealed class KeyMaterial : IDisposable
+{
+    private byte[] _buffer = new byte[256];
+    private int _length;
+
+    public int Length => _length;
+
+    public ReadOnlySpan<byte> Written => _buffer.AsSpan(0, _length);
+
+    public void WriteBytes(ReadOnlySpan<byte> data)
+    {
+        Ensure(data.Length);
+        data.CopyTo(_buffer.AsSpan(_length));
+        _length += data.Length;
+    }
+
+    public void WriteRing(ReadOnlySpan<ulong> values) => WriteBytes(MemoryMarshal.AsBytes(values));
+
+    public void Reset()
+    {
+        CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _length));
+        _length = 0;
+    }
+
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(_buffer);
+        _length = 0;
+    }
+
+    private void Ensure(int extra)
+    {
+        if (_length + extra <= _buffer.Length)
+        {
+            return;
+        }
+
+        long size = Math.Max((long)_buffer.Length * 2, (long)_length + extra);
+        if (size > Array.MaxLength)
+        {
+            throw new InvalidOperationException("Key material of one step exceeds the maximum array size; split the step.");
+        }
+
+        byte[] bigger = new byte[size];
+        _buffer.AsSpan(0, _length).CopyTo(bigger);
+        CryptographicOperations.ZeroMemory(_buffer);
+        _buffer = bigger;
+    }
+}
+
+/// <summary>Shared helpers of the gates: masked openings and seed-compressed key material.</summary>
+internal static class GateMath
+{
+    /// <summary>Mask of the low <paramref name="bits"/> bits.</summary>
+    public static ulong Mask(int bits) => bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1;
+
+    /// <summary>Bytes per element when n-bit values are sent packed.</summary>
+    public static int BytesPerElement(int bits) => (bits + 7) / 8;
+
+    /// <summary>
+    /// Opens <c>(values_A + values_B) mod 2^bits</c>: each party sends its values reduced to
+    /// <paramref name="bits"/> bits in ceil(bits/8) bytes per element, one round.
+    /// </summary>
+    public static async Task<ulong[]> OpenAsync(GateContext context, ulong[] mine, int bits, CancellationToken cancellationToken)
+    {
+        int width = BytesPerElement(bits);
+        ulong mask = Mask(bits);
+        byte[] send = ArrayPool<byte>.Shared.Rent(mine.Length * width);
+        byte[] receive = ArrayPool<byte>.Shared.Rent(mine.Length * width);
+        try
+        {
+            Pack(mine, send.AsSpan(0, mine.Length * width), width, mask);
+            ValueTask sending = context.Channel.SendAsync(send.AsMemory(0, mine.Length * width), cancellationToken);
+            await context.Channel.ReceiveAsync(receive.AsMemory(0, mine.Length * width), cancellationToken).ConfigureAwait(false);
+            await sending.ConfigureAwait(false);
+            var opened = new ulong[mine.Length];
+            Unpack(receive.AsSpan(0, mine.Length * width), opened, width);
+            for (int i = 0; i < opened.Length; i++)
+            {
+                opened[i] = (opened[i] + mine[i]) & mask;
+            }
+
+            return opened;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(send, clearArray: true);
+            ArrayPool<byte>.Shared.Return(receive, clearArray: true);
+        }
+    }
+
+    /// <summary>Fills <paramref name="destination"/> from a fresh derived seed, and returns the seed (what the party's key stores).</summary>
+    public static byte[] SeededShares(AesPrg dealerPrg, Span<ulong> destination)
+    {
+        byte[] seed = new byte[AesPrg.SeedSize];
+        dealerPrg.Fill(seed);
+        using AesPrg expand = AesPrg.FromDerivedSeed(seed);
+        expand.Fill(destination);
+        return seed;
+    }
+
+    /// <summary>Expands a seed stored in a key into ring elements.</summary>
+    public static void ExpandSeed(ReadOnlySpan<byte> seed, Span<ulong> destination)
+    {
+        using AesPrg expand = AesPrg.FromDerivedSeed(seed);
+        expand.Fill(destination);
+    }
+
+    private static void Pack(ReadOnlySpan<ulong> values, Span<byte> destination, int width, ulong mask)
+    {
+        if (width == 8 && mask == ulong.MaxValue)
+        {
+            MemoryMarshal.AsBytes(values).CopyTo(destination);
+            return;
+        }
+
+        Span<byte> tmp = stackalloc byte[8];
+        for (int i = 0; i < values.Length; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(tmp, values[i] & mask);
+            tmp[..width].CopyTo(destination.Slice(i * width, width));
+        }
+    }
+
+    private static void Unpack(ReadOnlySpan<byte> source, Span<ulong> values, int width)
+    {
+        if (width == 8)
+        {
+            source.CopyTo(MemoryMarshal.AsBytes(values));
+            return;
+        }
+
+        Span<byte> tmp = stackalloc byte[8];
+        for (int i = 0; i < values.Length; i++)
+        {
+            tmp.Clear();
+            source.Slice(i * width, width).CopyTo(tmp);
+            values[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(tmp);
+        }
+    }
+}

@@ -1,0 +1,369 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+
+namespace HssEe.Protocols;
+
+/// <summary>A key bundle is malformed, belongs to another party or plan, is truncated, or is misused.</summary>
+public sealed class KeyBundleException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public KeyBundleException()
+    {
+    }
+
+    /// <summary>Creates the exception with a message.</summary>
+    /// <param name="message">What is wrong.</param>
+    public KeyBundleException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception with a message and cause.</summary>
+    /// <param name="message">What is wrong.</param>
+    /// <param name="innerException">The cause.</param>
+    public KeyBundleException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// The binary format of key bundles (version 1, little-endian), streamed so that a large
+/// model's keys need not sit in memory twice:
+/// <list type="bullet">
+/// <item>header (72 bytes): magic <c>"HSSEEKB1"</c>, u16 version, u8 party, u8 reserved,
+/// 32-byte plan hash, u32 step count, u32 fractional bits, u32 reserved, 16-byte random bundle id
+/// (shared by the two parties' bundles of one dealing);</item>
+/// <item>one record per plan step: u32 step index, u16 operation kind, u16 reserved, u64 payload
+/// length, the payload (the step's key material), and a 32-byte chained checksum
+/// <c>SHA-256(previous checksum || record header || payload)</c> (the chain starts from
+/// SHA-256 of the header);</item>
+/// <item>an end record: index 0xFFFFFFFF, kind 0, length 0, and its chained checksum.</item>
+/// </list>
+/// A reader verifies each record before handing its keys out, so a corrupted, truncated,
+/// reordered or foreign record is refused before any of its keys is used. A process opens each
+/// (bundle id, party) once: replaying a bundle, which would reuse its masks, is refused.
+/// </summary>
+public static class KeyBundleFormat
+{
+    /// <summary>Format version written and accepted.</summary>
+    public const ushort Version = 1;
+
+    /// <summary>Header size in bytes.</summary>
+    public const int HeaderSize = 72;
+
+    /// <summary>Record header size in bytes (before the payload).</summary>
+    public const int RecordHeaderSize = 16;
+
+    /// <summary>Checksum size in bytes after each record.</summary>
+    public const int ChecksumSize = 32;
+
+    internal const uint EndIndex = uint.MaxValue;
+
+    internal static ReadOnlySpan<byte> Magic => "HSSEEKB1"u8;
+}
+
+/// <summary>Writes one party's key bundle for a plan, record by record (used by the dealer).</summary>
+internal sealed class KeyBundleWriter : IDisposable
+{
+    private readonly Stream _stream;
+    private readonly Plan _plan;
+    private byte[] _chain;
+    private int _nextStep;
+    private bool _completed;
+
+    public KeyBundleWriter(Stream stream, Party party, Plan plan, ReadOnlySpan<byte> bundleId)
+    {
+        _stream = stream;
+        _plan = plan;
+        Party = party;
+        Span<byte> header = stackalloc byte[KeyBundleFormat.HeaderSize];
+        header.Clear();
+        KeyBundleFormat.Magic.CopyTo(header);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[8..], KeyBundleFormat.Version);
+        header[10] = (byte)party;
+        plan.Hash.CopyTo(header[12..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[44..], (uint)plan.Steps.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[48..], (uint)plan.FractionalBits);
+        bundleId.CopyTo(header[56..]);
+        _stream.Write(header);
+        _chain = SHA256.HashData(header);
+        BytesWritten = KeyBundleFormat.HeaderSize;
+    }
+
+    public Party Party { get; }
+
+    public long BytesWritten { get; private set; }
+
+    /// <summary>Writes the key material of the next step.</summary>
+    public void WriteStep(PlanStep step, ReadOnlySpan<byte> payload)
+    {
+        if (_completed || step.Index != _nextStep || !ReferenceEquals(_plan.Steps[step.Index], step))
+        {
+            throw new InvalidOperationException($"Dealer wrote keys for {step} out of order (next expected step {_nextStep}).");
+        }
+
+        WriteRecord((uint)step.Index, (ushort)step.Kind, payload);
+        _nextStep++;
+    }
+
+    public void Complete()
+    {
+        if (_nextStep != _plan.Steps.Length)
+        {
+            throw new InvalidOperationException($"Dealer completed the bundle after {_nextStep} of {_plan.Steps.Length} steps.");
+        }
+
+        WriteRecord(KeyBundleFormat.EndIndex, 0, default);
+        _stream.Flush();
+        _completed = true;
+    }
+
+    public void Dispose() => CryptographicOperations.ZeroMemory(_chain);
+
+    private void WriteRecord(uint index, ushort kind, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> header = stackalloc byte[KeyBundleFormat.RecordHeaderSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, index);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], kind);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)payload.Length);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(_chain);
+        hash.AppendData(header);
+        hash.AppendData(payload);
+        _chain = hash.GetHashAndReset();
+        _stream.Write(header);
+        _stream.Write(payload);
+        _stream.Write(_chain);
+        BytesWritten += KeyBundleFormat.RecordHeaderSize + payload.Length + KeyBundleFormat.ChecksumSize;
+    }
+}
+
+/// <summary>
+/// Reads one party's key bundle in plan order, verifying party, plan hash, order and checksums.
+/// A step's keys can be read once: the reader only moves forward.
+/// </summary>
+internal sealed class KeyBundleReader
+{
+    private const long MaxRecordPayload = 1L << 34;
+    private readonly Stream _stream;
+    private readonly Plan _plan;
+    private byte[] _chain;
+    private int _nextStep;
+    private bool _ended;
+
+    public KeyBundleReader(Stream stream, Party party, Plan plan)
+    {
+        _stream = stream;
+        _plan = plan;
+        Party = party;
+        var header = new byte[KeyBundleFormat.HeaderSize];
+        ReadExactly(header, "the bundle header");
+        if (!header.AsSpan(0, 8).SequenceEqual(KeyBundleFormat.Magic))
+        {
+            throw new KeyBundleException("Not an HssEe key bundle: wrong magic bytes.");
+        }
+
+        ushort version = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(8));
+        if (version != KeyBundleFormat.Version)
+        {
+            throw new KeyBundleException($"Key bundle version {version} is not supported (this library reads version {KeyBundleFormat.Version}).");
+        }
+
+        var bundleParty = (Party)header[10];
+        if (bundleParty != party)
+        {
+            throw new KeyBundleException($"This key bundle belongs to party {FormatParty(header[10])}, but party {party} tried to use it.");
+        }
+
+        if (!header.AsSpan(12, 32).SequenceEqual(plan.Hash))
+        {
+            throw new KeyBundleException($"This key bundle was generated for plan {Convert.ToHexString(header, 12, 8)}..., not for this plan ({plan.HashHex[..16]}...).");
+        }
+
+        uint steps = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(44));
+        uint bits = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(48));
+        if (steps != plan.Steps.Length || bits != plan.FractionalBits)
+        {
+            throw new KeyBundleException($"Key bundle header disagrees with the plan: {steps} steps, f={bits} vs {plan.Steps.Length} steps, f={plan.FractionalBits}.");
+        }
+
+        string id = Convert.ToHexString(header, 56, 16) + "/" + party;
+        lock (OpenedBundles)
+        {
+            if (!OpenedBundles.Add(id))
+            {
+                throw new KeyBundleException($"Key bundle {id[..16]}... of party {party} was already opened in this process: its keys are single-use (reuse would leak the masks).");
+            }
+        }
+
+        _chain = SHA256.HashData(header);
+        KeyBytes = KeyBundleFormat.HeaderSize;
+    }
+
+    private static readonly HashSet<string> OpenedBundles = [];
+
+    public Party Party { get; }
+
+    /// <summary>Bytes of the bundle read so far.</summary>
+    public long KeyBytes { get; private set; }
+
+    /// <summary>Reads and verifies the key record of <paramref name="step"/>, which must be the next step.</summary>
+    public StepKeys ReadStep(PlanStep step)
+    {
+        if (_ended || _nextStep >= _plan.Steps.Length)
+        {
+            throw new KeyBundleException($"Party {Party} asked for keys of {step}, past the end of the plan ({_plan.Steps.Length} steps).");
+        }
+
+        if (step.Index != _nextStep)
+        {
+            throw new KeyBundleException(step.Index < _nextStep
+                ? $"Keys of {step} were already used: every key is single-use (reuse would leak the mask)."
+                : $"Keys of {step} requested before step {_nextStep}: steps must run in plan order.");
+        }
+
+        (uint index, ushort kind, byte[] payload) = ReadRecord($"the keys of {step}");
+        if (index != step.Index || kind != (ushort)step.Kind)
+        {
+            CryptographicOperations.ZeroMemory(payload);
+            throw new KeyBundleException($"Key bundle record {index} (kind {kind}) does not match {step}: the bundle is out of order or for another plan.");
+        }
+
+        _nextStep++;
+        return new StepKeys(step, payload);
+    }
+
+    /// <summary>Verifies the end record once all steps were read.</summary>
+    public void ReadEnd()
+    {
+        if (_nextStep != _plan.Steps.Length)
+        {
+            throw new KeyBundleException($"Party {Party} finished after {_nextStep} of {_plan.Steps.Length} plan steps.");
+        }
+
+        (uint index, _, byte[] payload) = ReadRecord("the end of the bundle");
+        if (index != KeyBundleFormat.EndIndex || payload.Length != 0)
+        {
+            throw new KeyBundleException("The key bundle has records after the last plan step.");
+        }
+
+        _ended = true;
+    }
+
+    private (uint Index, ushort Kind, byte[] Payload) ReadRecord(string what)
+    {
+        var header = new byte[KeyBundleFormat.RecordHeaderSize];
+        ReadExactly(header, what);
+        uint index = BinaryPrimitives.ReadUInt32LittleEndian(header);
+        ushort kind = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(4));
+        ulong length = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(8));
+        if (length > MaxRecordPayload)
+        {
+            throw new KeyBundleException($"Key bundle record for {what} claims {length} bytes: corrupt.");
+        }
+
+        var payload = new byte[(int)Math.Min(length, (ulong)Array.MaxLength)];
+        if ((ulong)payload.Length != length)
+        {
+            throw new KeyBundleException($"Key bundle record for {what} is larger than this reader supports ({length} bytes).");
+        }
+
+        ReadExactly(payload, what);
+        var checksum = new byte[KeyBundleFormat.ChecksumSize];
+        ReadExactly(checksum, what);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(_chain);
+        hash.AppendData(header);
+        hash.AppendData(payload);
+        byte[] expected = hash.GetHashAndReset();
+        if (!CryptographicOperations.FixedTimeEquals(expected, checksum))
+        {
+            CryptographicOperations.ZeroMemory(payload);
+            throw new KeyBundleException($"Key bundle checksum mismatch at {what}: the bundle is corrupted or was tampered with.");
+        }
+
+        _chain = expected;
+        KeyBytes += KeyBundleFormat.RecordHeaderSize + payload.Length + KeyBundleFormat.ChecksumSize;
+        return (index, kind, payload);
+    }
+
+    private void ReadExactly(Span<byte> buffer, string what)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = _stream.Read(buffer[total..]);
+            if (n == 0)
+            {
+                throw new KeyBundleException($"Key bundle truncated while reading {what} ({total} of {buffer.Length} bytes).");
+            }
+
+            total += n;
+        }
+    }
+
+    private static string FormatParty(byte b) => b switch
+    {
+        0 => "A",
+        1 => "B",
+        _ => $"#{b} (invalid)",
+    };
+}
+
+/// <summary>The key material of one plan step, consumed front to back exactly once and wiped on dispose.</summary>
+internal sealed class StepKeys : IDisposable
+{
+    private byte[] _payload;
+    private int _offset;
+
+    public StepKeys(PlanStep step, byte[] payload)
+    {
+        Step = step;
+        _payload = payload;
+    }
+
+    public PlanStep Step { get; }
+
+    public int Length => _payload.Length;
+
+    public int Remaining => _payload.Length - _offset;
+
+    /// <summary>Takes the next <paramref name="count"/> bytes.</summary>
+    public ReadOnlySpan<byte> TakeBytes(int count)
+    {
+        ObjectDisposedException.ThrowIf(Disposed, this);
+        if (count < 0 || count > Remaining)
+        {
+            throw new KeyBundleException($"Key material of {Step} exhausted: needed {count} more bytes, {Remaining} left.");
+        }
+
+        ReadOnlySpan<byte> span = _payload.AsSpan(_offset, count);
+        _offset += count;
+        return span;
+    }
+
+    /// <summary>Copies the next ring elements into <paramref name="destination"/>.</summary>
+    public void TakeRing(Span<ulong> destination) => TakeBytes(destination.Length * sizeof(ulong)).CopyTo(MemoryMarshal.AsBytes(destination));
+
+    /// <summary>Throws unless every byte was consumed (guards against dealer/party disagreement).</summary>
+    public void EnsureConsumed()
+    {
+        if (Remaining != 0)
+        {
+            throw new KeyBundleException($"{Step} left {Remaining} bytes of key material unused: dealer and party disagree on the step.");
+        }
+    }
+
+    private bool Disposed { get; set; }
+
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(_payload);
+        _payload = [];
+        _offset = 0;
+        Disposed = true;
+    }
+}
