@@ -70,6 +70,10 @@ internal static class GateRegistry
         [OperationKind.Multiply] = MultiplyGate.Instance,
         [OperationKind.Square] = SquareGate.Instance,
         [OperationKind.MatMul] = MatMulGate.Instance,
+        [OperationKind.Sign] = SignGate.Instance,
+        [OperationKind.Relu] = ReluGate.Instance,
+        [OperationKind.Truncate] = TruncateGate.Instance,
+        [OperationKind.Lookup] = LookupGate.Instance,
     };
 
     public static IGateProtocol For(OperationKind kind) => Gates.TryGetValue(kind, out IGateProtocol? gate)

@@ -37,8 +37,8 @@ public sealed class KeyBundleException : Exception
 /// (shared by the two parties' bundles of one dealing);</item>
 /// <item>one record per plan step: u32 step index, u16 operation kind, u16 reserved, u64 payload
 /// length, the payload (the step's key material), and a 32-byte chained checksum
-/// <c>SHA-256(previous checksum || record header || payload)</c> (the chain starts from
-/// SHA-256 of the header);</item>
+/// <c>SHA-256(previous checksum || record header || D(payload))</c>, where D is a fast 128-bit
+/// fixed-key-AES checksum of the payload (the chain starts from SHA-256 of the header);</item>
 /// <item>an end record: index 0xFFFFFFFF, kind 0, length 0, and its chained checksum.</item>
 /// </list>
 /// A reader verifies each record before handing its keys out, so a corrupted, truncated,
@@ -132,7 +132,7 @@ internal sealed class KeyBundleWriter : IDisposable
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(_chain);
         hash.AppendData(header);
-        hash.AppendData(payload);
+        hash.AppendData(PayloadDigest.Compute(payload));
         _chain = hash.GetHashAndReset();
         _stream.Write(header);
         _stream.Write(payload);
@@ -277,7 +277,7 @@ internal sealed class KeyBundleReader
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(_chain);
         hash.AppendData(header);
-        hash.AppendData(payload);
+        hash.AppendData(PayloadDigest.Compute(payload));
         byte[] expected = hash.GetHashAndReset();
         if (!CryptographicOperations.FixedTimeEquals(expected, checksum))
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using HssEe.Compute;
+using HssEe.Ring;
 using HssEe.Runtime;
 using HssEe.Sharing;
 
@@ -84,6 +85,93 @@ public sealed class PartySession : IDisposable
     /// <param name="cancellationToken">Cancels the step.</param>
     /// <returns>This party's share of x y.</returns>
     public Task<Share> MatMulAsync(Share x, Share y, CancellationToken cancellationToken = default) => RunAsync(OperationKind.MatMul, [x, y], cancellationToken);
+
+    /// <summary>ReLU, exact, one round (FSS). The planned bit-width n requires |x| &lt; 2^(n-1).</summary>
+    /// <param name="x">This party's share of x.</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of max(x, 0), same scale.</returns>
+    public Task<Share> ReluAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Relu, [x], cancellationToken);
+
+    /// <summary>Sign bit, one round (FSS): shares of 1{x &gt;= 0} with scale 0.</summary>
+    /// <param name="x">This party's share of x.</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of the bit.</returns>
+    public Task<Share> SignAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Sign, [x], cancellationToken);
+
+    /// <summary>Faithful truncation, one round (FSS): exactly floor(x / 2^shift) for the planned shift.</summary>
+    /// <param name="x">This party's share of x; its scale must be at least the shift.</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of the shifted value, scale reduced by the shift.</returns>
+    public Task<Share> TruncateAsync(Share x, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (_next < _plan.Steps.Length && _plan.Steps[_next].Kind == OperationKind.Truncate && x.FractionalBits < TruncateGate.Shift(_plan.Steps[_next]))
+        {
+            throw new ArgumentException($"{_plan.Steps[_next]}: the input carries {x.FractionalBits} fractional bits, fewer than the shift {TruncateGate.Shift(_plan.Steps[_next])}.", nameof(x));
+        }
+
+        return RunAsync(OperationKind.Truncate, [x], cancellationToken);
+    }
+
+    /// <summary>
+    /// Maximum along the last axis, running the ReLU tree planned by
+    /// <see cref="PlanBuilder.MaxAlongLastAxis"/>: ceil(log2 k) rounds.
+    /// </summary>
+    /// <param name="x">This party's share of x, shape [..., k].</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of the maxima, shape [..., 1], same scale.</returns>
+    public async Task<Share> MaxAlongLastAxisAsync(Share x, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Shape.Rank < 1 || x.Shape[-1] < 1)
+        {
+            throw new ArgumentException($"Max along the last axis needs a non-empty last axis; got shape {x.Shape}.", nameof(x));
+        }
+
+        int rows = x.Shape.ElementCount / x.Shape[-1];
+        int k = x.Shape[-1];
+        ulong[] current = x.Value.Span.ToArray();
+        while (k > 1)
+        {
+            int pairs = k / 2, next = pairs + (k % 2);
+            var diff = new RingTensor(new TensorShape(rows, pairs));
+            for (int r = 0; r < rows; r++)
+            {
+                for (int j = 0; j < pairs; j++)
+                {
+                    diff.Span[(r * pairs) + j] = current[(r * k) + (2 * j)] - current[(r * k) + (2 * j) + 1];
+                }
+            }
+
+            using Share relu = await RunAsync(OperationKind.Relu, [new Share(Party, diff, x.FractionalBits)], cancellationToken).ConfigureAwait(false);
+            var reduced = new ulong[rows * next];
+            for (int r = 0; r < rows; r++)
+            {
+                for (int j = 0; j < pairs; j++)
+                {
+                    reduced[(r * next) + j] = current[(r * k) + (2 * j) + 1] + relu.Value.Span[(r * pairs) + j];
+                }
+
+                if (k % 2 == 1)
+                {
+                    reduced[(r * next) + pairs] = current[(r * k) + k - 1];
+                }
+            }
+
+            current = reduced;
+            k = next;
+        }
+
+        int[] dims = x.Shape.Dimensions.ToArray();
+        dims[^1] = 1;
+        return new Share(Party, new RingTensor(current, new TensorShape(dims)), x.FractionalBits);
+    }
+
+    /// <summary>Look-up table gate, exact, one round: shares of table[x mod 2^k] for the planned table.</summary>
+    /// <param name="x">This party's share of the index (its low k bits are used).</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of the table entry, at the table's scale.</returns>
+    public Task<Share> LookupAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Lookup, [x], cancellationToken);
 
     /// <summary>Checks that the whole plan ran and the bundle ends where it should.</summary>
     public void Complete()

@@ -96,6 +96,98 @@ public sealed class PlanBuilder
     public PlanBuilder MatMul(int m, int k, int n, string label = "") =>
         Add(OperationKind.MatMul, [new TensorShape(m, k), new TensorShape(k, n)], new TensorShape(m, n), 64, [], [], label);
 
+    /// <summary>Adds a ReLU gate (exact) evaluated at <paramref name="bits"/> bits: inputs must satisfy |x| &lt; 2^(bits-1).</summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="bits">Gate bit-width n, 2 to 64.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder Relu(TensorShape shape, int bits, string label = "") => Add(OperationKind.Relu, [shape], shape, CheckGateBits(bits), [], [], label);
+
+    /// <summary>Adds a sign gate: shares of 1{x &gt;= 0} (scale 0), evaluated at <paramref name="bits"/> bits.</summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="bits">Gate bit-width n, 2 to 64.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder Sign(TensorShape shape, int bits, string label = "") => Add(OperationKind.Sign, [shape], shape, CheckGateBits(bits), [], [], label);
+
+    /// <summary>
+    /// Adds a faithful truncation: exact arithmetic right shift by <paramref name="shift"/> bits of an
+    /// n-bit signed value (|x| &lt; 2^(bits-1)); the result's scale drops by <paramref name="shift"/>.
+    /// </summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="shift">Bits to shift, 0 to bits - 1 (usually f after a product).</param>
+    /// <param name="bits">Gate bit-width n, 2 to 64.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder Truncate(TensorShape shape, int shift, int bits = 64, string label = "")
+    {
+        CheckGateBits(bits);
+        if (shift < 0 || shift >= bits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shift), shift, $"The shift must be between 0 and {bits - 1} for a {bits}-bit gate.");
+        }
+
+        return Add(OperationKind.Truncate, [shape], shape, bits, [shift], [], label);
+    }
+
+    /// <summary>
+    /// Adds the steps of a maximum along the last axis: a tree of ceil(log2 k) ReLU levels using
+    /// max(a, b) = b + ReLU(a - b), one round each. Differences of two inputs must satisfy
+    /// |a - b| &lt; 2^(bits-1). The output shape keeps the leading axes and has last axis 1.
+    /// </summary>
+    /// <param name="shape">Input shape [..., k], k at least 1.</param>
+    /// <param name="bits">Gate bit-width n of the ReLU levels.</param>
+    /// <param name="label">Label prefix for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder MaxAlongLastAxis(TensorShape shape, int bits, string label = "")
+    {
+        CheckGateBits(bits);
+        if (shape.Rank < 1 || shape[-1] < 1)
+        {
+            throw new ArgumentException($"Max along the last axis needs a non-empty last axis; got shape {shape}.", nameof(shape));
+        }
+
+        int rows = shape.ElementCount / shape[-1];
+        int level = 0;
+        for (int k = shape[-1]; k > 1; k = (k / 2) + (k % 2), level++)
+        {
+            var levelShape = new TensorShape(rows, k / 2);
+            Add(OperationKind.Relu, [levelShape], levelShape, bits, [], [], $"{label}.max{level}");
+        }
+
+        return this;
+    }
+
+    /// <summary>
+    /// Adds a look-up table gate: shares of <c>table[x mod 2^k]</c>, exact, one round. The table
+    /// has 2^k public ring entries (k = log2 of its length, 1 to 16) encoded with
+    /// <paramref name="outputFractionalBits"/> fractional bits; the input's low k bits are the index.
+    /// </summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="table">2^k entries (two's complement ring values).</param>
+    /// <param name="outputFractionalBits">Scale of the table entries.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder Lookup(TensorShape shape, ReadOnlySpan<ulong> table, int outputFractionalBits, string label = "")
+    {
+        if (table.Length < 2 || table.Length > (1 << 16) || (table.Length & (table.Length - 1)) != 0)
+        {
+            throw new ArgumentException($"A look-up table has 2^k entries with 1 <= k <= 16; got {table.Length}.", nameof(table));
+        }
+
+        if (outputFractionalBits is < 0 or > FixedPointFormat.MaxFractionalBits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(outputFractionalBits), outputFractionalBits, "Invalid scale.");
+        }
+
+        int k = System.Numerics.BitOperations.Log2((uint)table.Length);
+        return Add(OperationKind.Lookup, [shape], shape, k, [outputFractionalBits], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table).ToArray(), label);
+    }
+
+    private static int CheckGateBits(int bits) => bits is >= 2 and <= 64
+        ? bits
+        : throw new ArgumentOutOfRangeException(nameof(bits), bits, "FSS gate bit-widths are between 2 and 64.");
+
     /// <summary>Adds a plan step of any kind (used by the gate helpers).</summary>
     internal PlanBuilder Add(OperationKind kind, TensorShape[] inputs, TensorShape output, int inputBits, long[] parameters, byte[] blob, string label)
     {

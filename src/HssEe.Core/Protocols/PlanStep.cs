@@ -24,14 +24,8 @@ public enum OperationKind
     /// <summary>ReLU(x) = max(x, 0) (FSS, exact).</summary>
     Relu = 12,
 
-    /// <summary>Spline gate: piecewise polynomial compiled from a declarative description (FSS).</summary>
-    Spline = 13,
-
-    /// <summary>Look-up table on a small domain (FSS through a DPF).</summary>
+    /// <summary>Look-up table on a small domain of k &lt;= 16 bits (FSS through a DPF, exact).</summary>
     Lookup = 14,
-
-    /// <summary>Maximum along the last axis (tree of comparisons).</summary>
-    Max = 15,
 }
 
 /// <summary>

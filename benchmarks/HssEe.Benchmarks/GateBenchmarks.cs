@@ -1,0 +1,96 @@
+using BenchmarkDotNet.Attributes;
+using HssEe.Protocols;
+using HssEe.Ring;
+using HssEe.Runtime;
+using HssEe.Sharing;
+
+namespace HssEe.Benchmarks;
+
+/// <summary>
+/// Two-party gates on 10^6 elements, both servers in one process over the in-process channel
+/// (the online phase only: a fresh dealer bundle is made before every iteration, outside the
+/// timing, because keys are single-use). Online bytes, rounds and key bytes of each case are
+/// printed at setup (lines starting with <c>COST</c>).
+/// </summary>
+[Config(typeof(Config))]
+public class GateBenchmarks
+{
+    private const int Elements = 1_000_000;
+    private Plan _plan = null!;
+    private Share _a = null!;
+    private Share _b = null!;
+    private MemoryStream _keysA = null!;
+    private MemoryStream _keysB = null!;
+
+    /// <summary>Gate and bit-width.</summary>
+    [Params("Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply")]
+    public string Case { get; set; } = "Relu n=32";
+
+    /// <summary>Builds the plan and the input shares, and prints the costs once.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        var shape = new TensorShape(Elements);
+        var builder = new PlanBuilder(12);
+        _plan = Case switch
+        {
+            "Relu n=32" => builder.Relu(shape, 32).Build(),
+            "Relu n=64" => builder.Relu(shape, 64).Build(),
+            "Sign n=32" => builder.Sign(shape, 32).Build(),
+            "Truncate f=12 n=48" => builder.Truncate(shape, 12, 48).Build(),
+            "Multiply" => builder.Multiply(shape).Build(),
+            _ => throw new InvalidOperationException(Case),
+        };
+        var values = new float[Elements];
+        for (int i = 0; i < Elements; i++)
+        {
+            values[i] = (i % 2001) - 1000;
+        }
+
+        (_a, _b) = SecretSharing.Split(values, shape, new FixedPointFormat(_plan.Steps[0].Kind == OperationKind.Truncate ? 24 : 12));
+        Deal();
+        var cost = Run().GetAwaiter().GetResult();
+        Console.WriteLine($"COST {Case}: online {cost.Online} B ({cost.Online / (double)Elements:F1} B/element, both directions), rounds {cost.Rounds}, key bytes A {_dealt.KeyBytesA} + B {_dealt.KeyBytesB} ({(_dealt.KeyBytesA + _dealt.KeyBytesB) / (double)Elements:F1} B/element), keygen {_dealt.Elapsed.TotalMilliseconds:F0} ms");
+    }
+
+    private DealerReport _dealt;
+
+    /// <summary>Deals fresh key bundles (not timed).</summary>
+    [IterationSetup]
+    public void Deal()
+    {
+        _keysA = new MemoryStream();
+        _keysB = new MemoryStream();
+        _dealt = Dealer.Generate(_plan, _keysA, _keysB);
+        _keysA.Position = 0;
+        _keysB.Position = 0;
+    }
+
+    /// <summary>The online phase of both parties.</summary>
+    /// <returns>Online bytes and rounds.</returns>
+    [Benchmark]
+    public async Task<(long Online, int Rounds)> Online()
+    {
+        (long, int) result = await Run().ConfigureAwait(false);
+        return result;
+    }
+
+    private async Task<(long Online, int Rounds)> Run()
+    {
+        var run = await TwoPartySimulation.RunAsync(async (channel, ct) =>
+        {
+            using var session = new PartySession(_plan, channel.Party, channel.Party == Party.A ? _keysA : _keysB, channel);
+            Share mine = channel.Party == Party.A ? _a : _b;
+            Share output = _plan.Steps[0].Kind switch
+            {
+                OperationKind.Relu => await session.ReluAsync(mine, ct).ConfigureAwait(false),
+                OperationKind.Sign => await session.SignAsync(mine, ct).ConfigureAwait(false),
+                OperationKind.Truncate => await session.TruncateAsync(mine, ct).ConfigureAwait(false),
+                _ => await session.MultiplyAsync(mine, mine, ct).ConfigureAwait(false),
+            };
+            session.Complete();
+            return output;
+        }).ConfigureAwait(false);
+        return (run.Cost.OnlineBytes, run.Cost.Rounds);
+    }
+}

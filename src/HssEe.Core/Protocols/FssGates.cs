@@ -1,0 +1,371 @@
+using HssEe.Fss;
+using HssEe.Randomness;
+using HssEe.Ring;
+using HssEe.Sharing;
+
+namespace HssEe.Protocols;
+
+/// <summary>
+/// Exact FSS gates on an n-bit signed input (|x| &lt; 2^(n-1)), all in one round: each party adds
+/// its share of a dealer mask r (uniform in [0, 2^n)) to its share of x, both open
+/// y = x + r mod 2^n, and each evaluates DCF keys at public points derived from y.
+/// </summary>
+/// <remarks>
+/// <para>Notation: N = 2^n, y' = y + N/2 mod N (so that u = x + N/2 = y' - r mod N), y' = y1 2^(n-1) + y0,
+/// r = r1 2^(n-1) + r0. The sign of x is the top bit of u: s = y1 XOR r1 XOR w with
+/// w = 1{y0 &lt; r0}, one DCF of depth n-1 with threshold r0 evaluated at y0 (BCG+21's split).
+/// With c = 1{y' &lt; r} (the wrap of u), x = (y' - N/2) - r + N c in Z_2^64. Every product of s, c
+/// with r or r1 is linear in w times a dealer-known payload, so the output is local after the
+/// opening.</para>
+/// <para>Inputs outside |x| &lt; 2^(n-1) give wrong results (the gate cannot detect this without
+/// leaking); choose n per layer from the activation range.</para>
+/// </remarks>
+internal abstract class MaskedGate : IGateProtocol
+{
+    /// <summary>Dealer values per element given to the parties as shares (besides the DCF keys).</summary>
+    protected abstract int SharedValues { get; }
+
+    public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits;
+        int len = step.Inputs[0].ElementCount;
+        int k = SharedValues;
+        var r = new ulong[len];
+        prg.Fill(r);
+        ulong nMask = GateMath.Mask(n);
+        for (int i = 0; i < len; i++)
+        {
+            r[i] &= nMask;
+        }
+
+        // values[j * len + i]: the j-th dealer value of element i (j = 0 is the mask r).
+        var values = new ulong[k * len];
+        var sharesA = new ulong[k * len];
+        a.WriteBytes(GateMath.SeededShares(prg, sharesA));
+        DealValues(step, r, values);
+        var sharesB = new ulong[k * len];
+        for (int i = 0; i < sharesB.Length; i++)
+        {
+            sharesB[i] = values[i] - sharesA[i];
+        }
+
+        b.WriteRing(sharesB);
+        DealKeys(step, r, prg, a, b);
+        Array.Clear(r);
+        Array.Clear(values);
+        Array.Clear(sharesA);
+        Array.Clear(sharesB);
+    }
+
+    public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
+    {
+        Share x = inputs[0];
+        int len = x.Shape.ElementCount;
+        int n = step.InputBits;
+        var shares = new ulong[SharedValues * len];
+        MultiplyGate.ReadTriple(context, keys, shares);
+        ReadOnlySpan<ulong> xs = x.Value.Span;
+        var masked = new ulong[len];
+        for (int i = 0; i < len; i++)
+        {
+            masked[i] = xs[i] + shares[i];
+        }
+
+        ulong[] y = await GateMath.OpenAsync(context, masked, n, cancellationToken).ConfigureAwait(false);
+        var result = new RingTensor(x.Shape);
+        Finish(context, step, keys, y, shares, result.Span);
+        Array.Clear(shares);
+        return new Share(context.Party, result, OutputFractionalBits(step, x));
+    }
+
+    protected abstract void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values);
+
+    protected abstract void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b);
+
+    protected abstract void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output);
+
+    protected abstract int OutputFractionalBits(PlanStep step, Share input);
+
+    /// <summary>Writes a DCF key collection's raw key material.</summary>
+    protected static void WriteDcf(KeyMaterial a, KeyMaterial b, (DcfKeyCollection A, DcfKeyCollection B) keys)
+    {
+        using (keys.A)
+        using (keys.B)
+        {
+            a.WriteBytes(keys.A.Data.AsSpan(0, checked((int)keys.A.KeyMaterialSize)));
+            b.WriteBytes(keys.B.Data.AsSpan(0, checked((int)keys.B.KeyMaterialSize)));
+        }
+    }
+
+    /// <summary>Reads <paramref name="count"/> DCF keys of the given parameters from the step's key material.</summary>
+    protected static DcfKeyCollection ReadDcf(GateContext context, StepKeys keys, FssKeyParameters parameters, int count)
+    {
+        int size = Dcf.KeySize(parameters);
+        byte[] data = FssKeyCollection.AllocateKeyData(count, size);
+        keys.TakeBytes(checked(size * count)).CopyTo(data);
+        return new DcfKeyCollection(context.Party, parameters, count, data);
+    }
+
+    /// <summary>Splits y' = y + 2^(n-1) mod 2^n into its top bit and its low n-1 bits.</summary>
+    protected static void SplitTop(ReadOnlySpan<ulong> y, int n, Span<ulong> low, Span<byte> top)
+    {
+        ulong nMask = GateMath.Mask(n);
+        ulong half = 1UL << (n - 1);
+        for (int i = 0; i < y.Length; i++)
+        {
+            ulong yp = (y[i] + half) & nMask;
+            top[i] = (byte)(yp >> (n - 1));
+            low[i] = yp & (half - 1);
+        }
+    }
+}
+
+/// <summary>
+/// Sign gate: shares of s = 1{x &gt;= 0} in Z_2^64. Key: mask and r1 shares + one DCF
+/// (n-1 bits, payload 1 - 2 r1). Online: n bits each way, one round.
+/// </summary>
+internal sealed class SignGate : MaskedGate
+{
+    public static readonly SignGate Instance = new();
+
+    protected override int SharedValues => 2; // r, r1
+
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
+    {
+        int n = step.InputBits, len = r.Length;
+        for (int i = 0; i < len; i++)
+        {
+            values[i] = r[i];
+            values[len + i] = r[i] >> (n - 1);
+        }
+    }
+
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, len = r.Length;
+        var alphas = new ulong[len];
+        var betas = new ulong[len];
+        ulong lowMask = GateMath.Mask(n - 1);
+        for (int i = 0; i < len; i++)
+        {
+            alphas[i] = r[i] & lowMask;
+            betas[i] = 1 - (2 * (r[i] >> (n - 1)));
+        }
+
+        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, 1), alphas, betas, prg));
+        Array.Clear(alphas);
+        Array.Clear(betas);
+    }
+
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    {
+        int n = step.InputBits, len = y.Length;
+        using DcfKeyCollection dcf = ReadDcf(context, keys, new FssKeyParameters(n - 1, 64, 1), len);
+        var low = new ulong[len];
+        var top = new byte[len];
+        SplitTop(y, n, low, top);
+        var p = new ulong[len];
+        Dcf.EvaluateBatch(dcf, low, p);
+        ulong one = context.IsA ? 1UL : 0UL;
+        ReadOnlySpan<ulong> r1 = shares.Slice(len, len);
+        for (int i = 0; i < len; i++)
+        {
+            ulong s = r1[i] + p[i];
+            output[i] = top[i] == 0 ? s : one - s;
+        }
+    }
+
+    protected override int OutputFractionalBits(PlanStep step, Share input) => 0;
+}
+
+/// <summary>
+/// ReLU gate, exact: max(x, 0). Key: shares of r, r1, r1 r + one DCF (n-1 bits) with payload
+/// (1 - 2 r1, r (1 - 2 r1), r1) (the last entry only when n &lt; 64). Online: n bits each way, one round.
+/// </summary>
+internal sealed class ReluGate : MaskedGate
+{
+    public static readonly ReluGate Instance = new();
+
+    protected override int SharedValues => 3; // r, r1, r1 r
+
+    internal static int PayloadLength(int n) => n == 64 ? 2 : 3;
+
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
+    {
+        int n = step.InputBits, len = r.Length;
+        for (int i = 0; i < len; i++)
+        {
+            ulong r1 = r[i] >> (n - 1);
+            values[i] = r[i];
+            values[len + i] = r1;
+            values[(2 * len) + i] = r1 * r[i];
+        }
+    }
+
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, len = r.Length, m = PayloadLength(n);
+        var alphas = new ulong[len];
+        var betas = new ulong[len * m];
+        ulong lowMask = GateMath.Mask(n - 1);
+        for (int i = 0; i < len; i++)
+        {
+            ulong r1 = r[i] >> (n - 1);
+            ulong sign = 1 - (2 * r1);
+            alphas[i] = r[i] & lowMask;
+            betas[(i * m) + 0] = sign;
+            betas[(i * m) + 1] = r[i] * sign;
+            if (m == 3)
+            {
+                betas[(i * m) + 2] = r1;
+            }
+        }
+
+        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, m), alphas, betas, prg));
+        Array.Clear(alphas);
+        Array.Clear(betas);
+    }
+
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    {
+        int n = step.InputBits, len = y.Length, m = PayloadLength(n);
+        using DcfKeyCollection dcf = ReadDcf(context, keys, new FssKeyParameters(n - 1, 64, m), len);
+        var low = new ulong[len];
+        var top = new byte[len];
+        SplitTop(y, n, low, top);
+        var pqr = new ulong[len * m];
+        Dcf.EvaluateBatch(dcf, low, pqr);
+        ulong one = context.IsA ? 1UL : 0UL;
+        ulong bigN = n == 64 ? 0 : 1UL << n;
+        ulong half = 1UL << (n - 1);
+        ulong nMask = GateMath.Mask(n);
+        ReadOnlySpan<ulong> rs = shares[..len], r1s = shares.Slice(len, len), r1rs = shares.Slice(2 * len, len);
+        for (int i = 0; i < len; i++)
+        {
+            ulong a = ((y[i] + half) & nMask) - half; // y' - N/2 in Z_2^64
+            ulong p = pqr[i * m], q = pqr[(i * m) + 1];
+            if (top[i] == 0)
+            {
+                ulong s = r1s[i] + p;
+                output[i] = (s * (a + bigN)) - r1rs[i] - q;
+            }
+            else
+            {
+                ulong s = one - r1s[i] - p;
+                ulong sr = rs[i] - r1rs[i] - q;
+                ulong wrap = m == 3 ? bigN * pqr[(i * m) + 2] : 0;
+                output[i] = (s * a) - sr + wrap;
+            }
+        }
+    }
+
+    protected override int OutputFractionalBits(PlanStep step, Share input) => input.FractionalBits;
+}
+
+/// <summary>
+/// Faithful truncation: exact arithmetic right shift by f of an n-bit signed value
+/// (floor(x / 2^f), no probabilistic error). Key: shares of r and floor(r / 2^f), one DCF of depth
+/// n-1 (payload (1 - r1, r1) in Z_2^(64-n+f)) for the wrap c = 1{y' &lt; r}, and one DCF of depth f
+/// (payload 1 in Z_2^64) for the borrow b = 1{y' mod 2^f &lt; r mod 2^f}.
+/// Online: n bits each way, one round.
+/// </summary>
+internal sealed class TruncateGate : MaskedGate
+{
+    public static readonly TruncateGate Instance = new();
+
+    protected override int SharedValues => 3; // r, floor(r / 2^f), r1
+
+    internal static int Shift(PlanStep step) => (int)step.Parameters[0];
+
+    internal static FssKeyParameters WrapParameters(int n, int f) => new(n - 1, Math.Clamp(64 - n + f, 1, 64), 2);
+
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
+    {
+        int n = step.InputBits, f = Shift(step), len = r.Length;
+        for (int i = 0; i < len; i++)
+        {
+            values[i] = r[i];
+            values[len + i] = r[i] >> f;
+            values[(2 * len) + i] = r[i] >> (n - 1);
+        }
+    }
+
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, f = Shift(step), len = r.Length;
+        var alphas = new ulong[len];
+        var betas = new ulong[2 * len];
+        ulong lowMask = GateMath.Mask(n - 1);
+        for (int i = 0; i < len; i++)
+        {
+            ulong r1 = r[i] >> (n - 1);
+            alphas[i] = r[i] & lowMask;
+            betas[2 * i] = 1 - r1;
+            betas[(2 * i) + 1] = r1;
+        }
+
+        FssKeyParameters wrap = WrapParameters(n, f);
+        for (int i = 0; i < betas.Length; i++)
+        {
+            betas[i] &= wrap.OutputMask;
+        }
+
+        WriteDcf(a, b, Dcf.GenerateBatch(wrap, alphas, betas, prg));
+        if (f > 0)
+        {
+            ulong fMask = GateMath.Mask(f);
+            for (int i = 0; i < len; i++)
+            {
+                alphas[i] = r[i] & fMask;
+            }
+
+            WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(f, 64, 1), alphas, [1UL], prg));
+        }
+
+        Array.Clear(alphas);
+        Array.Clear(betas);
+    }
+
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    {
+        int n = step.InputBits, f = Shift(step), len = y.Length;
+        FssKeyParameters wrapParams = WrapParameters(n, f);
+        using DcfKeyCollection wrapKeys = ReadDcf(context, keys, wrapParams, len);
+        var low = new ulong[len];
+        var top = new byte[len];
+        SplitTop(y, n, low, top);
+        var wrap = new ulong[2 * len];
+        Dcf.EvaluateBatch(wrapKeys, low, wrap);
+        var borrow = new ulong[len];
+        ulong half = 1UL << (n - 1);
+        ulong nMask = GateMath.Mask(n);
+        if (f > 0)
+        {
+            using DcfKeyCollection borrowKeys = ReadDcf(context, keys, new FssKeyParameters(f, 64, 1), len);
+            var yLow = new ulong[len];
+            ulong fMask = GateMath.Mask(f);
+            for (int i = 0; i < len; i++)
+            {
+                yLow[i] = ((y[i] + half) & nMask) & fMask;
+            }
+
+            Dcf.EvaluateBatch(borrowKeys, yLow, borrow);
+        }
+
+        bool isA = context.IsA;
+        ulong wrapScale = n - f >= 64 ? 0 : 1UL << (n - f);
+        ulong offset = 1UL << (n - f - 1);
+        ReadOnlySpan<ulong> rHigh = shares.Slice(len, len), r1s = shares.Slice(2 * len, len);
+        for (int i = 0; i < len; i++)
+        {
+            ulong yp = (y[i] + half) & nMask;
+            // c = 1{y' < r} = r1 + w (1 - r1) when y1 = 0, and r1 w when y1 = 1.
+            ulong c = top[i] == 0 ? (r1s[i] + wrap[2 * i]) : wrap[(2 * i) + 1];
+            // floor(u / 2^f) = floor(y' / 2^f) - floor(r / 2^f) - b + 2^(n-f) c, and x >> f = that - 2^(n-f-1).
+            ulong v = (wrapScale * c) - rHigh[i] - borrow[i];
+            output[i] = isA ? v + (yp >> f) - offset : v;
+        }
+    }
+
+    protected override int OutputFractionalBits(PlanStep step, Share input) => input.FractionalBits - Shift(step);
+}

@@ -1,0 +1,242 @@
+using HssEe.Protocols;
+using HssEe.Randomness;
+using HssEe.Ring;
+using HssEe.Sharing;
+
+namespace HssEe.Core.Tests.Protocols;
+
+public class FssGateTests
+{
+    /// <summary>Every signed n-bit value, as ring elements (two's complement in Z_2^64).</summary>
+    private static RingTensor AllSignedValues(int n)
+    {
+        int count = 1 << n;
+        var t = new RingTensor(new TensorShape(count));
+        long lo = -(1L << (n - 1));
+        for (int i = 0; i < count; i++)
+        {
+            t.Span[i] = unchecked((ulong)(lo + i));
+        }
+
+        return t;
+    }
+
+    private static RingTensor RandomValues(int n, int count, AesPrg prg)
+    {
+        var t = new RingTensor(new TensorShape(count));
+        prg.Fill(t.Span);
+        for (int i = 0; i < count; i++)
+        {
+            // Sign-extend a uniform n-bit value; also plant the extremes.
+            long v = n == 64 ? (long)t.Span[i] : ((long)(t.Span[i] << (64 - n))) >> (64 - n);
+            if (i == 0) v = n == 64 ? long.MinValue : -(1L << (n - 1));
+            if (i == 1) v = n == 64 ? long.MaxValue : (1L << (n - 1)) - 1;
+            if (i == 2) v = 0;
+            if (i == 3) v = -1;
+            t.Span[i] = unchecked((ulong)v);
+        }
+
+        return t;
+    }
+
+    private static async Task<RingTensor> RunGate(Func<PlanBuilder, PlanBuilder> add, RingTensor secret, int fractionalBits, Func<PartySessionAdapter, Share, Task<Share>> call)
+    {
+        Plan plan = add(new PlanBuilder(12)).Build();
+        (Share a, Share b) = SecretSharing.Split(secret, fractionalBits);
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => call(new PartySessionAdapter(s), s.Party == Party.A ? a : b));
+        Assert.Equal(1, run.Cost.Rounds);
+        Assert.Equal((long)secret.Length * ((plan.Steps[0].InputBits + 7) / 8), costs[0].OnlineBytesSent);
+        return SecretSharing.Reconstruct(run.A, run.B);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(8)]
+    [InlineData(10)]
+    public async Task Relu_and_sign_are_exact_on_every_n_bit_input(int n)
+    {
+        RingTensor x = AllSignedValues(n);
+        RingTensor relu = await RunGate(p => p.Relu(x.Shape, n), x, 12, (s, v) => s.Session.ReluAsync(v));
+        RingTensor sign = await RunGate(p => p.Sign(x.Shape, n), x, 12, (s, v) => s.Session.SignAsync(v));
+        for (int i = 0; i < x.Length; i++)
+        {
+            long v = (long)x.Span[i];
+            Assert.True((ulong)Math.Max(v, 0) == relu.Span[i], $"ReLU({v}) at n={n} gave {(long)relu.Span[i]}");
+            Assert.True((v >= 0 ? 1UL : 0UL) == sign.Span[i], $"sign({v}) at n={n} gave {(long)sign.Span[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 1)]
+    [InlineData(5, 0)]
+    [InlineData(5, 2)]
+    [InlineData(8, 3)]
+    [InlineData(8, 7)]
+    [InlineData(10, 4)]
+    public async Task Truncation_is_an_exact_arithmetic_shift_on_every_n_bit_input(int n, int f)
+    {
+        RingTensor x = AllSignedValues(n);
+        RingTensor t = await RunGate(p => p.Truncate(x.Shape, f, n), x, 24, (s, v) => s.Session.TruncateAsync(v));
+        for (int i = 0; i < x.Length; i++)
+        {
+            long v = (long)x.Span[i];
+            Assert.True((ulong)(v >> f) == t.Span[i], $"{v} >> {f} at n={n} gave {(long)t.Span[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(64, 12)]
+    [InlineData(64, 24)]
+    [InlineData(40, 12)]
+    [InlineData(32, 12)]
+    [InlineData(17, 16)]
+    public async Task Gates_are_exact_on_random_wide_inputs(int n, int f)
+    {
+        (AesPrg prg, string seed) = TestSeeds.Fresh();
+        RingTensor x;
+        using (prg)
+        {
+            x = RandomValues(n, 4096, prg);
+        }
+
+        RingTensor relu = await RunGate(p => p.Relu(x.Shape, n), x, 24, (s, v) => s.Session.ReluAsync(v));
+        RingTensor sign = await RunGate(p => p.Sign(x.Shape, n), x, 24, (s, v) => s.Session.SignAsync(v));
+        RingTensor trunc = await RunGate(p => p.Truncate(x.Shape, f, n), x, 24, (s, v) => s.Session.TruncateAsync(v));
+        for (int i = 0; i < x.Length; i++)
+        {
+            long v = (long)x.Span[i];
+            Assert.True((ulong)Math.Max(v, 0) == relu.Span[i], $"ReLU({v}) n={n}, seed {seed}");
+            Assert.True((v >= 0 ? 1UL : 0UL) == sign.Span[i], $"sign({v}) n={n}, seed {seed}");
+            Assert.True((ulong)(v >> f) == trunc.Span[i], $"{v} >> {f} n={n}, seed {seed}");
+        }
+    }
+
+    [Fact]
+    public async Task Product_then_faithful_truncation_matches_fixed_point_multiplication()
+    {
+        var q = new FixedPointFormat(12);
+        var shape = new TensorShape(1000);
+        (AesPrg prg, string seed) = TestSeeds.Fresh();
+        var x = new float[1000];
+        var y = new float[1000];
+        using (prg)
+        {
+            for (int i = 0; i < x.Length; i++)
+            {
+                x[i] = (float)((prg.NextDouble() * 2000) - 1000);
+                y[i] = (float)((prg.NextDouble() * 20) - 10);
+            }
+        }
+
+        var xs = ProtocolHarness.Shared(x, shape, q);
+        var ys = ProtocolHarness.Shared(y, shape, q);
+        Plan plan = new PlanBuilder(12).Multiply(shape).Truncate(shape, 12, 48).Build();
+        var (run, _) = await ProtocolHarness.RunAsync(plan, async (s, ct) =>
+        {
+            Share p = await s.MultiplyAsync(xs(s.Party), ys(s.Party), ct);
+            return await s.TruncateAsync(p, ct);
+        });
+
+        Assert.Equal(12, run.A.FractionalBits);
+        RingTensor z = SecretSharing.Reconstruct(run.A, run.B);
+        ulong[] xq = q.Encode(x, shape).Span.ToArray(), yq = q.Encode(y, shape).Span.ToArray();
+        for (int i = 0; i < x.Length; i++)
+        {
+            long exact = ((long)xq[i] * (long)yq[i]) >> 12;
+            Assert.True((ulong)exact == z.Span[i], $"element {i}: {x[i]} * {y[i]}, seed {seed}");
+        }
+
+        Assert.Equal(2, run.Cost.Rounds);
+    }
+}
+
+/// <summary>Gives the lambdas above a typed handle on the session.</summary>
+internal sealed record PartySessionAdapter(PartySession Session);
+
+public class MaxTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(7)]
+    [InlineData(128)]
+    public async Task Max_along_the_last_axis_is_exact(int k)
+    {
+        var q = new FixedPointFormat(12);
+        var shape = new TensorShape(3, 5, k);
+        (var prg, string seed) = TestSeeds.Fresh();
+        var x = new float[shape.ElementCount];
+        using (prg)
+        {
+            for (int i = 0; i < x.Length; i++)
+            {
+                x[i] = (float)((prg.NextDouble() * 60) - 30);
+            }
+        }
+
+        var xs = ProtocolHarness.Shared(x, shape, q);
+        Plan plan = new PlanBuilder(12).MaxAlongLastAxis(shape, 32, "scores").Build();
+        var (run, _) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.MaxAlongLastAxisAsync(xs(s.Party), ct));
+        Assert.Equal(new TensorShape(3, 5, 1), run.A.Shape);
+        Assert.Equal((int)Math.Ceiling(Math.Log2(k)), run.Cost.Rounds);
+        float[] max = SecretSharing.ReconstructToSingle(run.A, run.B);
+        RingTensor xq = q.Encode(x, shape);
+        for (int r = 0; r < 15; r++)
+        {
+            long expected = long.MinValue;
+            for (int j = 0; j < k; j++)
+            {
+                expected = Math.Max(expected, (long)xq.Span[(r * k) + j]);
+            }
+
+            Assert.True(q.Decode((ulong)expected) == max[r], $"row {r}, seed {seed}");
+        }
+    }
+}
+
+public class LookupTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public async Task Lookup_is_exact_for_every_index(int k)
+    {
+        int size = 1 << k;
+        var table = new ulong[size];
+        using (var prg = HssEe.Randomness.AesPrg.Create())
+        {
+            prg.Fill(table);
+        }
+
+        // Every index, each twice, with arbitrary high bits above the k index bits.
+        var shape = new TensorShape(2 * size);
+        var x = new RingTensor(shape);
+        for (int i = 0; i < 2 * size; i++)
+        {
+            x.Span[i] = ((ulong)(uint)(i * 7919) << k) | (uint)(i % size);
+        }
+
+        Plan plan = new PlanBuilder(12).Lookup(shape, table, 12, "lut").Build();
+        (Share a, Share b) = SecretSharing.Split(x, 0);
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.LookupAsync(s.Party == Party.A ? a : b, ct));
+        RingTensor y = SecretSharing.Reconstruct(run.A, run.B);
+        for (int i = 0; i < 2 * size; i++)
+        {
+            Assert.True(table[i % size] == y.Span[i], $"T[{i % size}] with k={k}");
+        }
+
+        Assert.Equal(1, run.Cost.Rounds);
+        Assert.Equal(12, run.A.FractionalBits);
+        Assert.Equal((long)shape.ElementCount * ((k + 7) / 8), costs[0].OnlineBytesSent);
+    }
+
+    [Fact]
+    public void Tables_must_have_a_power_of_two_length()
+    {
+        Assert.Throws<ArgumentException>(() => new PlanBuilder(12).Lookup(new TensorShape(4), new ulong[3], 12));
+        Assert.Throws<ArgumentException>(() => new PlanBuilder(12).Lookup(new TensorShape(4), new ulong[1], 12));
+    }
+}
