@@ -153,7 +153,7 @@ public static class Dcf
     /// <param name="points">Evaluation points.</param>
     /// <param name="outputs">points.Length * m words: this party's shares, reduced mod 2^ell.</param>
     /// <param name="maxDegreeOfParallelism">-1 for all processors, else at least 1.</param>
-    public static unsafe void Evaluate(DcfKeyCollection keys, int keyIndex, ReadOnlySpan<ulong> points, Span<ulong> outputs, int maxDegreeOfParallelism = -1)
+    public static void Evaluate(DcfKeyCollection keys, int keyIndex, ReadOnlySpan<ulong> points, Span<ulong> outputs, int maxDegreeOfParallelism = -1)
     {
         ArgumentNullException.ThrowIfNull(keys);
         keys.CheckKeys(keyIndex, 1, nameof(keyIndex));
