@@ -74,6 +74,7 @@ internal static class GateRegistry
         [OperationKind.Relu] = ReluGate.Instance,
         [OperationKind.Truncate] = TruncateGate.Instance,
         [OperationKind.Lookup] = LookupGate.Instance,
+        [OperationKind.Spline] = IntervalSelectGate.Instance,
     };
 
     public static IGateProtocol For(OperationKind kind) => Gates.TryGetValue(kind, out IGateProtocol? gate)

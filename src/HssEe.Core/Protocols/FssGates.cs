@@ -72,7 +72,7 @@ internal abstract class MaskedGate : IGateProtocol
         }
 
         ulong[] y = await GateMath.OpenAsync(context, masked, n, cancellationToken).ConfigureAwait(false);
-        var result = new RingTensor(x.Shape);
+        var result = new RingTensor(step.Output);
         Finish(context, step, keys, y, shares, result.Span);
         Array.Clear(shares);
         return new Share(context.Party, result, OutputFractionalBits(step, x));
@@ -368,4 +368,98 @@ internal sealed class TruncateGate : MaskedGate
     }
 
     protected override int OutputFractionalBits(PlanStep step, Share input) => input.FractionalBits - Shift(step);
+}
+
+/// <summary>
+/// Interval selection for spline gates: shares of the (slope, intercept) of the piece of a
+/// <see cref="SplineSpec"/> that contains x, output as [2, ...] (slopes at the coefficient scale
+/// fc, intercepts at f + fc). All K-1 boundary comparisons come from ONE DCF key per element
+/// (the sign-gate key: threshold r0, payload 1 - 2 r1), evaluated at the K-1 public points
+/// y - b_j, since y - b_j is the masked value of x - b_j under the same mask. One round; every
+/// |x - b_j| must be below 2^(n-1).
+/// </summary>
+internal sealed class IntervalSelectGate : MaskedGate
+{
+    public static readonly IntervalSelectGate Instance = new();
+
+    protected override int SharedValues => 2; // r, r1
+
+    internal static (ulong[] Boundaries, ulong[] Slopes, ulong[] Intercepts) Decode(PlanStep step)
+    {
+        int pieces = (int)step.Parameters[0];
+        ulong[] all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan()).ToArray();
+        return (all[..(pieces - 1)], all[(pieces - 1)..((2 * pieces) - 1)], all[((2 * pieces) - 1)..]);
+    }
+
+    internal static int CoefficientBits(PlanStep step) => (int)step.Parameters[1];
+
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
+    {
+        int n = step.InputBits, len = r.Length;
+        for (int i = 0; i < len; i++)
+        {
+            values[i] = r[i];
+            values[len + i] = r[i] >> (n - 1);
+        }
+    }
+
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, len = r.Length;
+        var alphas = new ulong[len];
+        var betas = new ulong[len];
+        ulong lowMask = GateMath.Mask(n - 1);
+        for (int i = 0; i < len; i++)
+        {
+            alphas[i] = r[i] & lowMask;
+            betas[i] = 1 - (2 * (r[i] >> (n - 1)));
+        }
+
+        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, 1), alphas, betas, prg));
+        Array.Clear(alphas);
+        Array.Clear(betas);
+    }
+
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    {
+        int n = step.InputBits, len = y.Length;
+        (ulong[] bounds, ulong[] slopes, ulong[] intercepts) = Decode(step);
+        using DcfKeyCollection dcf = ReadDcf(context, keys, new FssKeyParameters(n - 1, 64, 1), len);
+        bool isA = context.IsA;
+        Span<ulong> slopeOut = output[..len], interceptOut = output.Slice(len, len);
+        slopeOut.Fill(isA ? slopes[0] : 0);
+        interceptOut.Fill(isA ? intercepts[0] : 0);
+        ReadOnlySpan<ulong> r1 = shares.Slice(len, len);
+        ulong one = isA ? 1UL : 0UL;
+        ulong nMask = GateMath.Mask(n);
+        var shifted = new ulong[len];
+        var low = new ulong[len];
+        var top = new byte[len];
+        var p = new ulong[len];
+        for (int j = 0; j < bounds.Length; j++)
+        {
+            for (int i = 0; i < len; i++)
+            {
+                shifted[i] = (y[i] - bounds[j]) & nMask;
+            }
+
+            SplitTop(shifted, n, low, top);
+            Dcf.EvaluateBatch(dcf, low, p);
+            ulong dSlope = slopes[j + 1] - slopes[j], dIntercept = intercepts[j + 1] - intercepts[j];
+            for (int i = 0; i < len; i++)
+            {
+                // s_j = 1{x >= b_j} = y1 XOR r1 XOR w at the shifted point.
+                ulong s = r1[i] + p[i];
+                if (top[i] != 0)
+                {
+                    s = one - s;
+                }
+
+                slopeOut[i] += s * dSlope;
+                interceptOut[i] += s * dIntercept;
+            }
+        }
+    }
+
+    protected override int OutputFractionalBits(PlanStep step, Share input) => CoefficientBits(step);
 }

@@ -173,6 +173,31 @@ public sealed class PartySession : IDisposable
     /// <returns>This party's share of the table entry, at the table's scale.</returns>
     public Task<Share> LookupAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Lookup, [x], cancellationToken);
 
+    /// <summary>
+    /// Runs the three steps planned by <see cref="PlanBuilder.PiecewiseLinear"/>: select the piece's
+    /// (slope, intercept), multiply, add, truncate. Three rounds.
+    /// </summary>
+    /// <param name="x">This party's share of x at the plan's scale f.</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of the spline's value, scale f.</returns>
+    public async Task<Share> PiecewiseLinearAsync(Share x, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.FractionalBits != _plan.FractionalBits)
+        {
+            throw new ArgumentException($"The spline input carries {x.FractionalBits} fractional bits; the plan's scale is {_plan.FractionalBits}.", nameof(x));
+        }
+
+        int len = x.Shape.ElementCount;
+        using Share coefficients = await RunAsync(OperationKind.Spline, [x], cancellationToken).ConfigureAwait(false);
+        int fc = coefficients.FractionalBits;
+        using var slope = new Share(Party, RingTensor.FromSpan(coefficients.Value.Span[..len], x.Shape), fc);
+        using var intercept = new Share(Party, RingTensor.FromSpan(coefficients.Value.Span.Slice(len, len), x.Shape), fc + x.FractionalBits);
+        using Share product = await RunAsync(OperationKind.Multiply, [slope, x], cancellationToken).ConfigureAwait(false);
+        using Share sum = product.Add(intercept);
+        return await TruncateAsync(sum, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Checks that the whole plan ran and the bundle ends where it should.</summary>
     public void Complete()
     {

@@ -184,6 +184,42 @@ public sealed class PlanBuilder
         return Add(OperationKind.Lookup, [shape], shape, k, [outputFractionalBits], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table).ToArray(), label);
     }
 
+    /// <summary>
+    /// Adds a spline gate computing the piecewise-linear <paramref name="spec"/> on shared x (scale f):
+    /// an interval selection (one DCF key per element evaluated at every boundary, 1 round), a Beaver
+    /// product slope * x (1 round) and a faithful truncation by <paramref name="coefficientBits"/>
+    /// (1 round). Exact with respect to the fixed-point encoding of the spec; the approximation
+    /// error of the spec itself is the caller's (see <see cref="SplineSpec.Fit"/>).
+    /// </summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="spec">Boundaries and pieces.</param>
+    /// <param name="bits">Bit-width n of the selection: every |x - b_j| must be below 2^(n-1) at scale f.</param>
+    /// <param name="coefficientBits">Fractional bits fc of the slopes (intercepts use f + fc).</param>
+    /// <param name="truncationBits">Bit-width of the final truncation: |slope x + intercept| &lt; 2^(truncationBits-1-f-fc).</param>
+    /// <param name="label">Label prefix for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder PiecewiseLinear(TensorShape shape, SplineSpec spec, int bits = 32, int coefficientBits = 16, int truncationBits = 48, string label = "")
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        CheckGateBits(bits);
+        if (coefficientBits is < 0 or > 30)
+        {
+            throw new ArgumentOutOfRangeException(nameof(coefficientBits), coefficientBits, "Coefficient fractional bits must be between 0 and 30.");
+        }
+
+        var input = new FixedPointFormat(FractionalBits);
+        var slopeFormat = new FixedPointFormat(coefficientBits);
+        var interceptFormat = new FixedPointFormat(FractionalBits + coefficientBits);
+        var blob = new List<ulong>();
+        blob.AddRange(spec.Boundaries.Select(input.Encode));
+        blob.AddRange(spec.Slopes.Select(slopeFormat.Encode));
+        blob.AddRange(spec.Intercepts.Select(interceptFormat.Encode));
+        int[] dims = [2, .. shape.Dimensions];
+        Add(OperationKind.Spline, [shape], new TensorShape(dims), bits, [spec.Pieces, coefficientBits], System.Runtime.InteropServices.MemoryMarshal.AsBytes(blob.ToArray().AsSpan()).ToArray(), $"{label}.select");
+        Add(OperationKind.Multiply, [shape, shape], shape, 64, [], [], $"{label}.slope*x");
+        return Truncate(shape, coefficientBits, truncationBits, $"{label}.truncate");
+    }
+
     private static int CheckGateBits(int bits) => bits is >= 2 and <= 64
         ? bits
         : throw new ArgumentOutOfRangeException(nameof(bits), bits, "FSS gate bit-widths are between 2 and 64.");

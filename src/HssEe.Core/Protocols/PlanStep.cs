@@ -24,6 +24,9 @@ public enum OperationKind
     /// <summary>ReLU(x) = max(x, 0) (FSS, exact).</summary>
     Relu = 12,
 
+    /// <summary>Interval selection of a spline gate: shares of the active piece's coefficients (FSS, one DCF key, exact).</summary>
+    Spline = 13,
+
     /// <summary>Look-up table on a small domain of k &lt;= 16 bits (FSS through a DPF, exact).</summary>
     Lookup = 14,
 }
