@@ -45,13 +45,20 @@ public static class NonLinearFunctions
     /// <returns>The spec.</returns>
     public static SplineSpec ExpNegative(int intervals = 128) => SplineSpec.Fit(Math.Exp, SplineSpec.UniformKnots(-16, 0, intervals), (0, 0), (0, 1));
 
-    /// <summary>Coefficient fractional bits recommended for <see cref="Reciprocal"/> and <see cref="Rsqrt"/> (their slopes are tiny at large x).</summary>
+    /// <summary>Coefficient fractional bits recommended for the reciprocal and rsqrt specs (their slopes are tiny at large x).</summary>
     public const int InverseCoefficientBits = 26;
 
     /// <summary>1/x on [1/16, 64] (geometric knots); clamped to 16 below and 1/64 above (outside the domain). Use <see cref="InverseCoefficientBits"/>.</summary>
     /// <param name="intervals">Number of linear pieces.</param>
     /// <returns>The spec.</returns>
     public static SplineSpec Reciprocal(int intervals = 64) => SplineSpec.Fit(x => 1 / x, SplineSpec.GeometricKnots(1.0 / 16, 64, intervals), (0, 16), (0, 1.0 / 64));
+
+    /// <summary>1/x on [<paramref name="lo"/>, <paramref name="hi"/>] (geometric knots), clamped outside (softmax denominators use [1/2, k + 1]).</summary>
+    /// <param name="lo">Smallest input, positive.</param>
+    /// <param name="hi">Largest input.</param>
+    /// <param name="intervals">Number of linear pieces.</param>
+    /// <returns>The spec.</returns>
+    public static SplineSpec Reciprocal(double lo, double hi, int intervals) => SplineSpec.Fit(x => 1 / x, SplineSpec.GeometricKnots(lo, hi, intervals), (0, 1 / lo), (0, 1 / hi));
 
     /// <summary>1/sqrt(x) on [1/64, 1024] (geometric knots); clamped to 8 below and 1/32 above (outside the domain). Use <see cref="InverseCoefficientBits"/>.</summary>
     /// <param name="intervals">Number of linear pieces.</param>

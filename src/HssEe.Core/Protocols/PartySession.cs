@@ -198,6 +198,109 @@ public sealed class PartySession : IDisposable
         return await TruncateAsync(sum, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Runs the softmax planned by <see cref="CompositeLayers.Softmax"/>.</summary>
+    /// <param name="x">This party's share of the scores, scale f, shape [..., k].</param>
+    /// <param name="causal">Must match the plan: apply the causal mask.</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of the probabilities, scale f.</returns>
+    public async Task<Share> SoftmaxAsync(Share x, bool causal = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        Share scores = x;
+        if (causal)
+        {
+            // Party A pushes masked scores CausalMaskOffset below; their exp is exactly 0 (spline tail).
+            int k = x.Shape[-1], q = x.Shape[-2], blocks = x.Shape.ElementCount / (q * k);
+            var offset = new RingTensor(x.Shape);
+            ulong minus = unchecked(0 - new FixedPointFormat(x.FractionalBits).Encode(CompositeLayers.CausalMaskOffset));
+            for (int b = 0; b < blocks; b++)
+            {
+                for (int i = 0; i < q; i++)
+                {
+                    for (int j = i + k - q + 1; j < k; j++)
+                    {
+                        offset.Span[(((b * q) + i) * k) + j] = minus;
+                    }
+                }
+            }
+
+            scores = x.AddPublic(offset);
+        }
+
+        using Share max = await MaxAlongLastAxisAsync(scores, cancellationToken).ConfigureAwait(false);
+        using Share maxWide = CompositeLayers.BroadcastRows(max, x.Shape);
+        using Share shifted = scores.Subtract(maxWide);
+        using Share exps = await PiecewiseLinearAsync(shifted, cancellationToken).ConfigureAwait(false);
+        using Share sums = CompositeLayers.RowSums(exps);
+        using Share inverse = await PiecewiseLinearAsync(sums, cancellationToken).ConfigureAwait(false);
+        using Share inverseWide = CompositeLayers.BroadcastRows(inverse, x.Shape);
+        using Share product = await MultiplyAsync(exps, inverseWide, cancellationToken).ConfigureAwait(false);
+        if (!ReferenceEquals(scores, x))
+        {
+            scores.Dispose();
+        }
+
+        return await TruncateRoundedAsync(product, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the LayerNorm planned by <see cref="CompositeLayers.LayerNorm"/> (no gain or bias).</summary>
+    /// <param name="x">This party's share, scale f, shape [..., d].</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of (x - mean) / sqrt(var), scale f.</returns>
+    public async Task<Share> LayerNormAsync(Share x, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        int d = x.Shape[-1];
+        using Share sums = CompositeLayers.RowSums(x);
+        using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(x.FractionalBits));
+        using Share mean = await TruncateAsync(scaled, cancellationToken).ConfigureAwait(false);
+        using Share meanWide = CompositeLayers.BroadcastRows(mean, x.Shape);
+        using Share centred = x.Subtract(meanWide);
+        return await NormTailAsync(centred, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the RMSNorm planned by <see cref="CompositeLayers.RmsNorm"/> (no gain).</summary>
+    /// <param name="x">This party's share, scale f, shape [..., d].</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of x / sqrt(mean(x^2)), scale f.</returns>
+    public Task<Share> RmsNormAsync(Share x, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        return NormTailAsync(x, cancellationToken);
+    }
+
+    private async Task<Share> NormTailAsync(Share x, CancellationToken cancellationToken)
+    {
+        int d = x.Shape[-1];
+        using Share squares = await SquareAsync(x, cancellationToken).ConfigureAwait(false);
+        using Share sums = CompositeLayers.RowSums(squares);
+        using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(x.FractionalBits));
+        using Share variance = await TruncateAsync(scaled, cancellationToken).ConfigureAwait(false);
+        using Share rs = await PiecewiseLinearAsync(variance, cancellationToken).ConfigureAwait(false);
+        using Share rsWide = CompositeLayers.BroadcastRows(rs, x.Shape);
+        using Share product = await MultiplyAsync(x, rsWide, cancellationToken).ConfigureAwait(false);
+        return await TruncateRoundedAsync(product, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The planned truncation, rounding to nearest: party A first adds half of the dropped unit.</summary>
+    private async Task<Share> TruncateRoundedAsync(Share x, CancellationToken cancellationToken)
+    {
+        if (_next >= _plan.Steps.Length || _plan.Steps[_next].Kind != OperationKind.Truncate)
+        {
+            return await TruncateAsync(x, cancellationToken).ConfigureAwait(false);
+        }
+
+        int shift = TruncateGate.Shift(_plan.Steps[_next]);
+        var half = new RingTensor(x.Shape);
+        if (shift > 0)
+        {
+            half.Span.Fill(1UL << (shift - 1));
+        }
+
+        using Share rounded = x.AddPublic(half);
+        return await TruncateAsync(rounded, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Checks that the whole plan ran and the bundle ends where it should.</summary>
     public void Complete()
     {

@@ -213,7 +213,10 @@ public sealed class PlanBuilder
         var blob = new List<ulong>();
         blob.AddRange(spec.Boundaries.Select(input.Encode));
         blob.AddRange(spec.Slopes.Select(slopeFormat.Encode));
-        blob.AddRange(spec.Intercepts.Select(interceptFormat.Encode));
+        // Half an output ulp folded into every intercept: the final truncation then rounds to nearest
+        // instead of flooring, so errors do not accumulate a bias when outputs are summed (softmax).
+        double half = Math.ScaleB(0.5, -FractionalBits);
+        blob.AddRange(spec.Intercepts.Select(c => interceptFormat.Encode(c + half)));
         int[] dims = [2, .. shape.Dimensions];
         Add(OperationKind.Spline, [shape], new TensorShape(dims), bits, [spec.Pieces, coefficientBits], System.Runtime.InteropServices.MemoryMarshal.AsBytes(blob.ToArray().AsSpan()).ToArray(), $"{label}.select");
         Add(OperationKind.Multiply, [shape, shape], shape, 64, [], [], $"{label}.slope*x");
