@@ -11,6 +11,9 @@ namespace HssEe.Protocols;
 /// </summary>
 public static class CompositeLayers
 {
+    /// <summary>Fractional bits of public constants such as 1/d and 1/k^2 (f bits would make 1/768 six percent off).</summary>
+    public const int ConstantBits = 24;
+
     /// <summary>How far below the valid scores the causal mask pushes masked scores (in real units).</summary>
     public const double CausalMaskOffset = 64;
 
@@ -54,7 +57,7 @@ public static class CompositeLayers
     {
         ArgumentNullException.ThrowIfNull(builder);
         var rows = new TensorShape(shape.ElementCount / shape[-1]);
-        builder.Truncate(rows, builder.FractionalBits, 64, $"{label}.mean");
+        builder.Truncate(rows, ConstantBits, 64, $"{label}.mean");
         return AddNormTail(builder, shape, rows, label);
     }
 
@@ -75,10 +78,102 @@ public static class CompositeLayers
     private static PlanBuilder AddNormTail(PlanBuilder builder, TensorShape shape, TensorShape rows, string label)
     {
         builder.Square(shape, $"{label}.square");
-        builder.Truncate(rows, 2 * builder.FractionalBits, 64, $"{label}.variance");
+        builder.Truncate(rows, builder.FractionalBits + ConstantBits, 64, $"{label}.variance");
         builder.PiecewiseLinear(rows, NonLinearFunctions.Rsqrt(), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt");
         builder.Multiply(shape, $"{label}.scale");
         return builder.Truncate(shape, builder.FractionalBits, 48, $"{label}.truncate");
+    }
+
+    /// <summary>Value given to padded positions of a max pool (in real units): inputs must stay above it.</summary>
+    public const double MaxPoolPadValue = -65536;
+
+    /// <summary>
+    /// Adds a 2-D max pool over [C, H, W] (kernel k x k, stride s, zero-based padding p filled with
+    /// <see cref="MaxPoolPadValue"/>): windows are gathered locally, then a ReLU tree finds each
+    /// window's maximum in ceil(log2 k^2) rounds. Exact.
+    /// </summary>
+    /// <param name="builder">The plan builder.</param>
+    /// <param name="shape">Input shape [C, H, W].</param>
+    /// <param name="kernel">Window size k.</param>
+    /// <param name="stride">Stride s.</param>
+    /// <param name="padding">Padding p on every side.</param>
+    /// <param name="label">Label prefix.</param>
+    /// <returns>The builder.</returns>
+    public static PlanBuilder MaxPool2d(this PlanBuilder builder, TensorShape shape, int kernel, int stride, int padding = 0, string label = "maxpool")
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        (int c, int oh, int ow) = PoolOutput(shape, kernel, stride, padding);
+        return builder.MaxAlongLastAxis(new TensorShape(c * oh * ow, kernel * kernel), 32, label);
+    }
+
+    /// <summary>
+    /// Adds a 2-D average pool over [C, H, W] without padding (kernel k, stride s): local window sums
+    /// times the public 1/k^2 (at <see cref="ConstantBits"/> bits), then one rounding truncation; outputs
+    /// must stay below 2^(47 - f - 24) = 2048 in magnitude at f = 12. With k = H = W it is the global average pool.
+    /// </summary>
+    /// <param name="builder">The plan builder.</param>
+    /// <param name="shape">Input shape [C, H, W].</param>
+    /// <param name="kernel">Window size k.</param>
+    /// <param name="stride">Stride s.</param>
+    /// <param name="label">Label prefix.</param>
+    /// <returns>The builder.</returns>
+    public static PlanBuilder AvgPool2d(this PlanBuilder builder, TensorShape shape, int kernel, int stride, string label = "avgpool")
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        (int c, int oh, int ow) = PoolOutput(shape, kernel, stride, 0);
+        return builder.Truncate(new TensorShape(c, oh, ow), ConstantBits, 48, $"{label}.truncate");
+    }
+
+    internal static (int C, int OutH, int OutW) PoolOutput(TensorShape shape, int kernel, int stride, int padding)
+    {
+        if (shape.Rank != 3)
+        {
+            throw new ArgumentException($"2-D pooling takes [C, H, W]; got {shape}.", nameof(shape));
+        }
+
+        if (kernel < 1 || stride < 1 || padding < 0 || padding >= kernel)
+        {
+            throw new ArgumentException($"Invalid pooling: kernel {kernel}, stride {stride}, padding {padding}.", nameof(kernel));
+        }
+
+        int oh = ((shape[1] + (2 * padding) - kernel) / stride) + 1, ow = ((shape[2] + (2 * padding) - kernel) / stride) + 1;
+        if (oh < 1 || ow < 1)
+        {
+            throw new ArgumentException($"Kernel {kernel} does not fit input {shape} with padding {padding}.", nameof(kernel));
+        }
+
+        return (shape[0], oh, ow);
+    }
+
+    /// <summary>Gathers k x k windows into rows [C * OH * OW, k * k]; padded positions get <paramref name="pad"/> on party A, 0 on B.</summary>
+    internal static Share GatherWindows(Share x, int kernel, int stride, int padding, ulong pad)
+    {
+        (int c, int oh, int ow) = PoolOutput(x.Shape, kernel, stride, padding);
+        int h = x.Shape[1], w = x.Shape[2];
+        var t = new RingTensor(new TensorShape(c * oh * ow, kernel * kernel));
+        ReadOnlySpan<ulong> v = x.Value.Span;
+        Span<ulong> o = t.Span;
+        ulong padValue = x.Party == Party.A ? pad : 0;
+        int idx = 0;
+        for (int ch = 0; ch < c; ch++)
+        {
+            for (int i = 0; i < oh; i++)
+            {
+                for (int j = 0; j < ow; j++)
+                {
+                    for (int di = 0; di < kernel; di++)
+                    {
+                        for (int dj = 0; dj < kernel; dj++)
+                        {
+                            int yy = (i * stride) + di - padding, xx = (j * stride) + dj - padding;
+                            o[idx++] = yy >= 0 && yy < h && xx >= 0 && xx < w ? v[(((ch * h) + yy) * w) + xx] : padValue;
+                        }
+                    }
+                }
+            }
+        }
+
+        return new Share(x.Party, t, x.FractionalBits);
     }
 
     internal static Share RowSums(Share x)

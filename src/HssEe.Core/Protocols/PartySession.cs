@@ -252,8 +252,8 @@ public sealed class PartySession : IDisposable
         ArgumentNullException.ThrowIfNull(x);
         int d = x.Shape[-1];
         using Share sums = CompositeLayers.RowSums(x);
-        using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(x.FractionalBits));
-        using Share mean = await TruncateAsync(scaled, cancellationToken).ConfigureAwait(false);
+        using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(CompositeLayers.ConstantBits));
+        using Share mean = await TruncateRoundedAsync(scaled, cancellationToken).ConfigureAwait(false);
         using Share meanWide = CompositeLayers.BroadcastRows(mean, x.Shape);
         using Share centred = x.Subtract(meanWide);
         return await NormTailAsync(centred, cancellationToken).ConfigureAwait(false);
@@ -274,12 +274,46 @@ public sealed class PartySession : IDisposable
         int d = x.Shape[-1];
         using Share squares = await SquareAsync(x, cancellationToken).ConfigureAwait(false);
         using Share sums = CompositeLayers.RowSums(squares);
-        using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(x.FractionalBits));
-        using Share variance = await TruncateAsync(scaled, cancellationToken).ConfigureAwait(false);
+        using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(CompositeLayers.ConstantBits));
+        using Share variance = await TruncateRoundedAsync(scaled, cancellationToken).ConfigureAwait(false);
         using Share rs = await PiecewiseLinearAsync(variance, cancellationToken).ConfigureAwait(false);
         using Share rsWide = CompositeLayers.BroadcastRows(rs, x.Shape);
         using Share product = await MultiplyAsync(x, rsWide, cancellationToken).ConfigureAwait(false);
         return await TruncateRoundedAsync(product, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the max pool planned by <see cref="CompositeLayers.MaxPool2d"/>.</summary>
+    /// <param name="x">This party's share, shape [C, H, W].</param>
+    /// <param name="kernel">Window size (as planned).</param>
+    /// <param name="stride">Stride (as planned).</param>
+    /// <param name="padding">Padding (as planned).</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of the pooled tensor [C, OH, OW].</returns>
+    public async Task<Share> MaxPool2dAsync(Share x, int kernel, int stride, int padding = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        (int c, int oh, int ow) = CompositeLayers.PoolOutput(x.Shape, kernel, stride, padding);
+        ulong pad = new FixedPointFormat(x.FractionalBits).Encode(CompositeLayers.MaxPoolPadValue);
+        using Share windows = CompositeLayers.GatherWindows(x, kernel, stride, padding, pad);
+        using Share max = await MaxAlongLastAxisAsync(windows, cancellationToken).ConfigureAwait(false);
+        return new Share(Party, max.Value.Clone().Reshape(new TensorShape(c, oh, ow)), x.FractionalBits);
+    }
+
+    /// <summary>Runs the average pool planned by <see cref="CompositeLayers.AvgPool2d"/>.</summary>
+    /// <param name="x">This party's share, shape [C, H, W].</param>
+    /// <param name="kernel">Window size (as planned).</param>
+    /// <param name="stride">Stride (as planned).</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of the pooled tensor [C, OH, OW], same scale.</returns>
+    public async Task<Share> AvgPool2dAsync(Share x, int kernel, int stride, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        (int c, int oh, int ow) = CompositeLayers.PoolOutput(x.Shape, kernel, stride, 0);
+        using Share windows = CompositeLayers.GatherWindows(x, kernel, stride, 0, 0);
+        using Share sums = CompositeLayers.RowSums(windows);
+        using Share scaled = sums.MultiplyPublic(1.0 / (kernel * kernel), new FixedPointFormat(CompositeLayers.ConstantBits));
+        using var shaped = new Share(Party, scaled.Value.Clone().Reshape(new TensorShape(c, oh, ow)), scaled.FractionalBits);
+        return await TruncateRoundedAsync(shaped, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The planned truncation, rounding to nearest: party A first adds half of the dropped unit.</summary>

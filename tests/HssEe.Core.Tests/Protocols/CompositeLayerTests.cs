@@ -60,11 +60,12 @@ public class CompositeLayerTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Layer_norm_and_rms_norm_match_float64(bool rms)
+    [InlineData(false, 256)]
+    [InlineData(true, 256)]
+    [InlineData(false, 768)]
+    public async Task Layer_norm_and_rms_norm_match_float64(bool rms, int D)
     {
-        const int Rows = 8, D = 256;
+        const int Rows = 8;
         var shape = new TensorShape(Rows, D);
         float[] x = Gaussian(shape.ElementCount, 2, 0.5, out string seed);
         var xs = ProtocolHarness.Shared(x, shape, Q);
@@ -87,5 +88,70 @@ public class CompositeLayerTests
         }
 
         Assert.True(maxAbs < 0.015, $"{(rms ? "RMSNorm" : "LayerNorm")} max abs error {maxAbs}, seed {seed}");
+    }
+}
+
+public class PoolingTests
+{
+    [Theory]
+    [InlineData(3, 2, 1)]
+    [InlineData(2, 2, 0)]
+    public async Task Max_pool_is_exact(int kernel, int stride, int padding)
+    {
+        var q = new FixedPointFormat(12);
+        var shape = new TensorShape(3, 9, 8);
+        var x = new float[shape.ElementCount];
+        (var prg, string seed) = TestSeeds.Fresh();
+        using (prg)
+        {
+            for (int i = 0; i < x.Length; i++) x[i] = (float)((prg.NextDouble() * 40) - 20);
+        }
+
+        var xs = ProtocolHarness.Shared(x, shape, q);
+        Plan plan = new PlanBuilder(12).MaxPool2d(shape, kernel, stride, padding).Build();
+        var (run, _) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.MaxPool2dAsync(xs(s.Party), kernel, stride, padding, ct));
+        float[] y = SecretSharing.ReconstructToSingle(run.A, run.B);
+        int oh = ((9 + (2 * padding) - kernel) / stride) + 1, ow = ((8 + (2 * padding) - kernel) / stride) + 1;
+        Assert.Equal(new TensorShape(3, oh, ow), run.A.Shape);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < oh; i++)
+                for (int j = 0; j < ow; j++)
+                {
+                    float m = float.MinValue;
+                    for (int di = 0; di < kernel; di++)
+                        for (int dj = 0; dj < kernel; dj++)
+                        {
+                            int yy = (i * stride) + di - padding, xx = (j * stride) + dj - padding;
+                            if (yy >= 0 && yy < 9 && xx >= 0 && xx < 8) m = Math.Max(m, (float)q.Decode(q.Encode(x[(((c * 9) + yy) * 8) + xx])));
+                        }
+
+                    Assert.True(m == y[(((c * oh) + i) * ow) + j], $"({c},{i},{j}) seed {seed}");
+                }
+    }
+
+    [Fact]
+    public async Task Global_average_pool_is_within_half_an_ulp()
+    {
+        var q = new FixedPointFormat(12);
+        var shape = new TensorShape(4, 7, 7);
+        var x = new float[shape.ElementCount];
+        (var prg, string seed) = TestSeeds.Fresh();
+        using (prg)
+        {
+            for (int i = 0; i < x.Length; i++) x[i] = (float)((prg.NextDouble() * 10) - 5);
+        }
+
+        var xs = ProtocolHarness.Shared(x, shape, q);
+        Plan plan = new PlanBuilder(12).AvgPool2d(shape, 7, 7).Build();
+        var (run, _) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.AvgPool2dAsync(xs(s.Party), 7, 7, ct));
+        float[] y = SecretSharing.ReconstructToSingle(run.A, run.B);
+        for (int c = 0; c < 4; c++)
+        {
+            double mean = 0;
+            for (int i = 0; i < 49; i++) mean += q.Decode(q.Encode(x[(c * 49) + i]));
+            mean /= 49;
+            // 1/49 is encoded at 24 bits and the result rounded to nearest: within about half an ulp.
+            Assert.True(Math.Abs(y[c] - mean) <= 0.6 * q.Resolution, $"channel {c}: {y[c]} vs {mean}, seed {seed}");
+        }
     }
 }
