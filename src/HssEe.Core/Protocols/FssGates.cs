@@ -38,6 +38,10 @@ internal abstract class MaskedGate : IGateProtocol
             r[i] &= nMask;
         }
 
+        // Layout of each party's key material: primary DCF keys (first, so that evaluation can wrap the
+        // record buffer without a copy), dealer value shares, then any secondary keys.
+        DealKeys(step, r, prg, a, b);
+
         // values[j * len + i]: the j-th dealer value of element i (j = 0 is the mask r).
         var values = new ulong[k * len];
         var sharesA = new ulong[k * len];
@@ -50,7 +54,7 @@ internal abstract class MaskedGate : IGateProtocol
         }
 
         b.WriteRing(sharesB);
-        DealKeys(step, r, prg, a, b);
+        DealSecondaryKeys(step, r, prg, a, b);
         Array.Clear(r);
         Array.Clear(values);
         Array.Clear(sharesA);
@@ -62,6 +66,8 @@ internal abstract class MaskedGate : IGateProtocol
         Share x = inputs[0];
         int len = x.Shape.ElementCount;
         int n = step.InputBits;
+        FssKeyParameters primary = PrimaryParameters(step);
+        using var dcf = new DcfKeyCollection(context.Party, primary, len, keys.TakeLeadingArray(checked(Dcf.KeySize(primary) * len)));
         var shares = new ulong[SharedValues * len];
         MultiplyGate.ReadTriple(context, keys, shares);
         ReadOnlySpan<ulong> xs = x.Value.Span;
@@ -73,16 +79,25 @@ internal abstract class MaskedGate : IGateProtocol
 
         ulong[] y = await GateMath.OpenAsync(context, masked, n, cancellationToken).ConfigureAwait(false);
         var result = new RingTensor(step.Output);
-        Finish(context, step, keys, y, shares, result.Span);
+        Finish(context, step, keys, dcf, y, shares, result.Span);
         Array.Clear(shares);
         return new Share(context.Party, result, OutputFractionalBits(step, x));
     }
 
     protected abstract void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values);
 
+    /// <summary>Parameters of the primary DCF key collection (written first).</summary>
+    protected abstract FssKeyParameters PrimaryParameters(PlanStep step);
+
+    /// <summary>Writes the primary DCF keys (one per element, parameters <see cref="PrimaryParameters"/>).</summary>
     protected abstract void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b);
 
-    protected abstract void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output);
+    /// <summary>Writes keys read by <see cref="Finish"/> after the dealer values (none by default).</summary>
+    protected virtual void DealSecondaryKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+    }
+
+    protected abstract void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output);
 
     protected abstract int OutputFractionalBits(PlanStep step, Share input);
 
@@ -128,6 +143,8 @@ internal sealed class SignGate : MaskedGate
 {
     public static readonly SignGate Instance = new();
 
+    protected override FssKeyParameters PrimaryParameters(PlanStep step) => new(step.InputBits - 1, 64, 1);
+
     protected override int SharedValues => 2; // r, r1
 
     protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
@@ -157,15 +174,14 @@ internal sealed class SignGate : MaskedGate
         Array.Clear(betas);
     }
 
-    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
         int n = step.InputBits, len = y.Length;
-        using DcfKeyCollection dcf = ReadDcf(context, keys, new FssKeyParameters(n - 1, 64, 1), len);
         var low = new ulong[len];
         var top = new byte[len];
         SplitTop(y, n, low, top);
         var p = new ulong[len];
-        Dcf.EvaluateBatch(dcf, low, p);
+        Dcf.EvaluateBatch(primary, low, p);
         ulong one = context.IsA ? 1UL : 0UL;
         ReadOnlySpan<ulong> r1 = shares.Slice(len, len);
         for (int i = 0; i < len; i++)
@@ -185,6 +201,8 @@ internal sealed class SignGate : MaskedGate
 internal sealed class ReluGate : MaskedGate
 {
     public static readonly ReluGate Instance = new();
+
+    protected override FssKeyParameters PrimaryParameters(PlanStep step) => new(step.InputBits - 1, 64, PayloadLength(step.InputBits));
 
     protected override int SharedValues => 3; // r, r1, r1 r
 
@@ -226,15 +244,14 @@ internal sealed class ReluGate : MaskedGate
         Array.Clear(betas);
     }
 
-    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
         int n = step.InputBits, len = y.Length, m = PayloadLength(n);
-        using DcfKeyCollection dcf = ReadDcf(context, keys, new FssKeyParameters(n - 1, 64, m), len);
         var low = new ulong[len];
         var top = new byte[len];
         SplitTop(y, n, low, top);
         var pqr = new ulong[len * m];
-        Dcf.EvaluateBatch(dcf, low, pqr);
+        Dcf.EvaluateBatch(primary, low, pqr);
         ulong one = context.IsA ? 1UL : 0UL;
         ulong bigN = n == 64 ? 0 : 1UL << n;
         ulong half = 1UL << (n - 1);
@@ -272,6 +289,8 @@ internal sealed class ReluGate : MaskedGate
 internal sealed class TruncateGate : MaskedGate
 {
     public static readonly TruncateGate Instance = new();
+
+    protected override FssKeyParameters PrimaryParameters(PlanStep step) => WrapParameters(step.InputBits, Shift(step));
 
     protected override int SharedValues => 3; // r, floor(r / 2^f), r1
 
@@ -311,31 +330,37 @@ internal sealed class TruncateGate : MaskedGate
         }
 
         WriteDcf(a, b, Dcf.GenerateBatch(wrap, alphas, betas, prg));
-        if (f > 0)
-        {
-            ulong fMask = GateMath.Mask(f);
-            for (int i = 0; i < len; i++)
-            {
-                alphas[i] = r[i] & fMask;
-            }
-
-            WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(f, 64, 1), alphas, [1UL], prg));
-        }
-
         Array.Clear(alphas);
         Array.Clear(betas);
     }
 
-    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    protected override void DealSecondaryKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int f = Shift(step), len = r.Length;
+        if (f == 0)
+        {
+            return;
+        }
+
+        var alphas = new ulong[len];
+        ulong fMask = GateMath.Mask(f);
+        for (int i = 0; i < len; i++)
+        {
+            alphas[i] = r[i] & fMask;
+        }
+
+        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(f, 64, 1), alphas, [1UL], prg));
+        Array.Clear(alphas);
+    }
+
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
         int n = step.InputBits, f = Shift(step), len = y.Length;
-        FssKeyParameters wrapParams = WrapParameters(n, f);
-        using DcfKeyCollection wrapKeys = ReadDcf(context, keys, wrapParams, len);
         var low = new ulong[len];
         var top = new byte[len];
         SplitTop(y, n, low, top);
         var wrap = new ulong[2 * len];
-        Dcf.EvaluateBatch(wrapKeys, low, wrap);
+        Dcf.EvaluateBatch(primary, low, wrap);
         var borrow = new ulong[len];
         ulong half = 1UL << (n - 1);
         ulong nMask = GateMath.Mask(n);
@@ -382,6 +407,8 @@ internal sealed class IntervalSelectGate : MaskedGate
 {
     public static readonly IntervalSelectGate Instance = new();
 
+    protected override FssKeyParameters PrimaryParameters(PlanStep step) => new(step.InputBits - 1, 64, 1);
+
     protected override int SharedValues => 2; // r, r1
 
     internal static (ulong[] Boundaries, ulong[] Slopes, ulong[] Intercepts) Decode(PlanStep step)
@@ -420,11 +447,10 @@ internal sealed class IntervalSelectGate : MaskedGate
         Array.Clear(betas);
     }
 
-    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
+    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
         int n = step.InputBits, len = y.Length;
         (ulong[] bounds, ulong[] slopes, ulong[] intercepts) = Decode(step);
-        using DcfKeyCollection dcf = ReadDcf(context, keys, new FssKeyParameters(n - 1, 64, 1), len);
         bool isA = context.IsA;
         Span<ulong> slopeOut = output[..len], interceptOut = output.Slice(len, len);
         slopeOut.Fill(isA ? slopes[0] : 0);
@@ -444,7 +470,7 @@ internal sealed class IntervalSelectGate : MaskedGate
             }
 
             SplitTop(shifted, n, low, top);
-            Dcf.EvaluateBatch(dcf, low, p);
+            Dcf.EvaluateBatch(primary, low, p);
             ulong dSlope = slopes[j + 1] - slopes[j], dIntercept = intercepts[j + 1] - intercepts[j];
             for (int i = 0; i < len; i++)
             {

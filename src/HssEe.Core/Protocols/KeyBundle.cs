@@ -225,7 +225,7 @@ internal sealed class KeyBundleReader
                 : $"Keys of {step} requested before step {_nextStep}: steps must run in plan order.");
         }
 
-        (uint index, ushort kind, byte[] payload) = ReadRecord($"the keys of {step}");
+        (uint index, ushort kind, byte[] payload, int length) = ReadRecord($"the keys of {step}");
         if (index != step.Index || kind != (ushort)step.Kind)
         {
             CryptographicOperations.ZeroMemory(payload);
@@ -233,7 +233,7 @@ internal sealed class KeyBundleReader
         }
 
         _nextStep++;
-        return new StepKeys(step, payload);
+        return new StepKeys(step, payload, length);
     }
 
     /// <summary>Verifies the end record once all steps were read.</summary>
@@ -244,8 +244,8 @@ internal sealed class KeyBundleReader
             throw new KeyBundleException($"Party {Party} finished after {_nextStep} of {_plan.Steps.Length} plan steps.");
         }
 
-        (uint index, _, byte[] payload) = ReadRecord("the end of the bundle");
-        if (index != KeyBundleFormat.EndIndex || payload.Length != 0)
+        (uint index, _, _, int length) = ReadRecord("the end of the bundle");
+        if (index != KeyBundleFormat.EndIndex || length != 0)
         {
             throw new KeyBundleException("The key bundle has records after the last plan step.");
         }
@@ -253,7 +253,7 @@ internal sealed class KeyBundleReader
         _ended = true;
     }
 
-    private (uint Index, ushort Kind, byte[] Payload) ReadRecord(string what)
+    private (uint Index, ushort Kind, byte[] Payload, int Length) ReadRecord(string what)
     {
         var header = new byte[KeyBundleFormat.RecordHeaderSize];
         ReadExactly(header, what);
@@ -265,19 +265,21 @@ internal sealed class KeyBundleReader
             throw new KeyBundleException($"Key bundle record for {what} claims {length} bytes: corrupt.");
         }
 
-        var payload = new byte[(int)Math.Min(length, (ulong)Array.MaxLength)];
-        if ((ulong)payload.Length != length)
+        if (length > (ulong)(Array.MaxLength - Fss.FssKeyBits.Slack))
         {
             throw new KeyBundleException($"Key bundle record for {what} is larger than this reader supports ({length} bytes).");
         }
 
-        ReadExactly(payload, what);
+        // Pinned, with zeroed slack after the payload: FSS key collections can wrap it without a copy.
+        byte[] payload = GC.AllocateUninitializedArray<byte>((int)length + Fss.FssKeyBits.Slack, pinned: true);
+        payload.AsSpan((int)length).Clear();
+        ReadExactly(payload.AsSpan(0, (int)length), what);
         var checksum = new byte[KeyBundleFormat.ChecksumSize];
         ReadExactly(checksum, what);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(_chain);
         hash.AppendData(header);
-        hash.AppendData(PayloadDigest.Compute(payload));
+        hash.AppendData(PayloadDigest.Compute(payload.AsSpan(0, (int)length)));
         byte[] expected = hash.GetHashAndReset();
         if (!CryptographicOperations.FixedTimeEquals(expected, checksum))
         {
@@ -286,8 +288,8 @@ internal sealed class KeyBundleReader
         }
 
         _chain = expected;
-        KeyBytes += KeyBundleFormat.RecordHeaderSize + payload.Length + KeyBundleFormat.ChecksumSize;
-        return (index, kind, payload);
+        KeyBytes += KeyBundleFormat.RecordHeaderSize + (long)length + KeyBundleFormat.ChecksumSize;
+        return (index, kind, payload, (int)length);
     }
 
     private void ReadExactly(Span<byte> buffer, string what)
@@ -317,19 +319,40 @@ internal sealed class KeyBundleReader
 internal sealed class StepKeys : IDisposable
 {
     private byte[] _payload;
+    private int _length;
     private int _offset;
 
-    public StepKeys(PlanStep step, byte[] payload)
+    /// <param name="step">The step.</param>
+    /// <param name="payload">Pinned buffer holding the payload, followed by at least <see cref="Fss.FssKeyBits.Slack"/> zero bytes.</param>
+    /// <param name="length">Payload length.</param>
+    public StepKeys(PlanStep step, byte[] payload, int length)
     {
         Step = step;
         _payload = payload;
+        _length = length;
     }
 
     public PlanStep Step { get; }
 
-    public int Length => _payload.Length;
+    public int Length => _length;
 
-    public int Remaining => _payload.Length - _offset;
+    public int Remaining => _length - _offset;
+
+    /// <summary>
+    /// Takes the first <paramref name="count"/> bytes as the whole backing array (no copy), for an FSS key
+    /// collection to wrap: only valid at offset 0. The array is pinned and has the collection's slack.
+    /// </summary>
+    public byte[] TakeLeadingArray(int count)
+    {
+        ObjectDisposedException.ThrowIf(Disposed, this);
+        if (_offset != 0)
+        {
+            throw new InvalidOperationException("Leading key material must be taken first.");
+        }
+
+        _ = TakeBytes(count);
+        return _payload;
+    }
 
     /// <summary>Takes the next <paramref name="count"/> bytes.</summary>
     public ReadOnlySpan<byte> TakeBytes(int count)

@@ -39,6 +39,15 @@ internal sealed class LookupGate : IGateProtocol
             r[i] &= mask;
         }
 
+        // DPF keys first, so that evaluation wraps the record buffer without a copy.
+        (DpfKeyCollection ka, DpfKeyCollection kb) = Dpf.GenerateBatch(DpfParameters(k), r, [1UL], prg);
+        using (ka)
+        using (kb)
+        {
+            a.WriteBytes(ka.Data.AsSpan(0, checked((int)ka.KeyMaterialSize)));
+            b.WriteBytes(kb.Data.AsSpan(0, checked((int)kb.KeyMaterialSize)));
+        }
+
         var sharesA = new ulong[len];
         a.WriteBytes(GateMath.SeededShares(prg, sharesA));
         var sharesB = new ulong[len];
@@ -48,13 +57,6 @@ internal sealed class LookupGate : IGateProtocol
         }
 
         b.WriteRing(sharesB);
-        (DpfKeyCollection ka, DpfKeyCollection kb) = Dpf.GenerateBatch(DpfParameters(k), r, [1UL], prg);
-        using (ka)
-        using (kb)
-        {
-            a.WriteBytes(ka.Data.AsSpan(0, checked((int)ka.KeyMaterialSize)));
-            b.WriteBytes(kb.Data.AsSpan(0, checked((int)kb.KeyMaterialSize)));
-        }
 
         Array.Clear(r);
         Array.Clear(sharesA);
@@ -65,13 +67,10 @@ internal sealed class LookupGate : IGateProtocol
     {
         Share x = inputs[0];
         int k = DomainBits(step), len = x.Shape.ElementCount, size = 1 << k;
+        FssKeyParameters parameters = DpfParameters(k);
+        using var dpf = new DpfKeyCollection(context.Party, parameters, len, keys.TakeLeadingArray(checked(Dpf.KeySize(parameters) * len)));
         var rShares = new ulong[len];
         MultiplyGate.ReadTriple(context, keys, rShares);
-        FssKeyParameters parameters = DpfParameters(k);
-        int keySize = Dpf.KeySize(parameters);
-        byte[] data = FssKeyCollection.AllocateKeyData(len, keySize);
-        keys.TakeBytes(checked(keySize * len)).CopyTo(data);
-        using var dpf = new DpfKeyCollection(context.Party, parameters, len, data);
 
         ReadOnlySpan<ulong> xs = x.Value.Span;
         var masked = new ulong[len];
