@@ -24,36 +24,44 @@ public class GateBenchmarks
     private MemoryStream _keysB = null!;
 
     /// <summary>Gate and bit-width.</summary>
-    [Params("Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline")]
+    [Params("Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
     public string Case { get; set; } = "Relu n=32";
 
     /// <summary>Builds the plan and the input shares, and prints the costs once.</summary>
     [GlobalSetup]
     public void Setup()
     {
-        var shape = new TensorShape(Elements);
+        var shape = Case switch
+        {
+            "Softmax 256x128" => new TensorShape(256, 128),
+            "LayerNorm 16x4096" => new TensorShape(16, 4096),
+            _ => new TensorShape(Elements),
+        };
         var builder = new PlanBuilder(12);
         _plan = Case switch
         {
             "Relu n=16" => builder.Relu(shape, 16).Build(),
             "Relu n=32" => builder.Relu(shape, 32).Build(),
             "GeLU spline" => builder.PiecewiseLinear(shape, NonLinearFunctions.Gelu(), label: "gelu").Build(),
+            "Softmax 256x128" => builder.Softmax(shape).Build(),
+            "LayerNorm 16x4096" => builder.LayerNorm(shape).Build(),
             "Relu n=64" => builder.Relu(shape, 64).Build(),
             "Sign n=32" => builder.Sign(shape, 32).Build(),
             "Truncate f=12 n=48" => builder.Truncate(shape, 12, 48).Build(),
             "Multiply" => builder.Multiply(shape).Build(),
             _ => throw new InvalidOperationException(Case),
         };
-        var values = new float[Elements];
-        for (int i = 0; i < Elements; i++)
+        var values = new float[shape.ElementCount];
+        for (int i = 0; i < values.Length; i++)
         {
             values[i] = ((i % 2001) - 1000) / 100f;
         }
 
-        (_a, _b) = SecretSharing.Split(values, shape, new FixedPointFormat(_plan.Steps[0].Kind == OperationKind.Truncate ? 24 : 12));
+        (_a, _b) = SecretSharing.Split(values, shape, new FixedPointFormat(_plan.Steps[0].Kind == OperationKind.Truncate && Case.StartsWith("Truncate", StringComparison.Ordinal) ? 24 : 12));
         Deal();
         var cost = Run().GetAwaiter().GetResult();
-        Console.WriteLine($"COST {Case}: online {cost.Online} B ({cost.Online / (double)Elements:F1} B/element, both directions), rounds {cost.Rounds}, key bytes A {_dealt.KeyBytesA} + B {_dealt.KeyBytesB} ({(_dealt.KeyBytesA + _dealt.KeyBytesB) / (double)Elements:F1} B/element), keygen {_dealt.Elapsed.TotalMilliseconds:F0} ms");
+        int count = shape.ElementCount;
+        Console.WriteLine($"COST {Case}: online {cost.Online} B ({cost.Online / (double)count:F1} B/element, both directions), rounds {cost.Rounds}, key bytes A {_dealt.KeyBytesA} + B {_dealt.KeyBytesB} ({(_dealt.KeyBytesA + _dealt.KeyBytesB) / (double)count:F1} B/element), keygen {_dealt.Elapsed.TotalMilliseconds:F0} ms");
     }
 
     private DealerReport _dealt;
@@ -87,17 +95,27 @@ public class GateBenchmarks
         {
             using var session = new PartySession(_plan, channel.Party, channel.Party == Party.A ? _keysA : _keysB, channel);
             Share mine = channel.Party == Party.A ? _a : _b;
-            Share output = _plan.Steps[0].Kind switch
+            Share output = Case switch
             {
-                OperationKind.Relu => await session.ReluAsync(mine, ct).ConfigureAwait(false),
-                OperationKind.Sign => await session.SignAsync(mine, ct).ConfigureAwait(false),
-                OperationKind.Truncate => await session.TruncateAsync(mine, ct).ConfigureAwait(false),
-                OperationKind.Spline => await session.PiecewiseLinearAsync(mine, ct).ConfigureAwait(false),
-                _ => await session.MultiplyAsync(mine, mine, ct).ConfigureAwait(false),
+                "Softmax 256x128" => await session.SoftmaxAsync(mine, false, ct).ConfigureAwait(false),
+                "LayerNorm 16x4096" => await session.LayerNormAsync(mine, ct).ConfigureAwait(false),
+                _ => await RunSingle(session, mine, ct).ConfigureAwait(false),
             };
             session.Complete();
             return output;
         }).ConfigureAwait(false);
         return (run.Cost.OnlineBytes, run.Cost.Rounds);
+    }
+
+    private async Task<Share> RunSingle(PartySession session, Share mine, CancellationToken ct)
+    {
+        return _plan.Steps[0].Kind switch
+        {
+            OperationKind.Relu => await session.ReluAsync(mine, ct).ConfigureAwait(false),
+            OperationKind.Sign => await session.SignAsync(mine, ct).ConfigureAwait(false),
+            OperationKind.Truncate => await session.TruncateAsync(mine, ct).ConfigureAwait(false),
+            OperationKind.Spline => await session.PiecewiseLinearAsync(mine, ct).ConfigureAwait(false),
+            _ => await session.MultiplyAsync(mine, mine, ct).ConfigureAwait(false),
+        };
     }
 }

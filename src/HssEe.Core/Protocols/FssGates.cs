@@ -147,7 +147,12 @@ internal sealed class SignGate : MaskedGate
 
     protected override int SharedValues => 2; // r, r1
 
-    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values) => DealSignValues(step, r, values);
+
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b) => DealSignKeys(step, r, prg, a, b);
+
+    /// <summary>Shares of r and r1 (shared by the sign and interval-selection gates).</summary>
+    internal static void DealSignValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
     {
         int n = step.InputBits, len = r.Length;
         for (int i = 0; i < len; i++)
@@ -157,7 +162,8 @@ internal sealed class SignGate : MaskedGate
         }
     }
 
-    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    /// <summary>The sign key: DCF of depth n-1, threshold r0, payload 1 - 2 r1 (shared by the sign and interval-selection gates).</summary>
+    internal static void DealSignKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
         int n = step.InputBits, len = r.Length;
         var alphas = new ulong[len];
@@ -420,32 +426,9 @@ internal sealed class IntervalSelectGate : MaskedGate
 
     internal static int CoefficientBits(PlanStep step) => (int)step.Parameters[1];
 
-    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
-    {
-        int n = step.InputBits, len = r.Length;
-        for (int i = 0; i < len; i++)
-        {
-            values[i] = r[i];
-            values[len + i] = r[i] >> (n - 1);
-        }
-    }
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values) => SignGate.DealSignValues(step, r, values);
 
-    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
-    {
-        int n = step.InputBits, len = r.Length;
-        var alphas = new ulong[len];
-        var betas = new ulong[len];
-        ulong lowMask = GateMath.Mask(n - 1);
-        for (int i = 0; i < len; i++)
-        {
-            alphas[i] = r[i] & lowMask;
-            betas[i] = 1 - (2 * (r[i] >> (n - 1)));
-        }
-
-        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, 1), alphas, betas, prg));
-        Array.Clear(alphas);
-        Array.Clear(betas);
-    }
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b) => SignGate.DealSignKeys(step, r, prg, a, b);
 
     protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
