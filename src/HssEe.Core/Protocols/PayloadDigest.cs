@@ -20,7 +20,6 @@ namespace HssEe.Protocols;
 internal static class PayloadDigest
 {
     private const int ChunkBlocks = 1 << 14; // 256 KiB per parallel chunk
-    private const int BatchBlocks = 64;
 
     public static byte[] Compute(ReadOnlySpan<byte> data)
     {
@@ -72,28 +71,11 @@ internal static class PayloadDigest
         return acc;
     }
 
-    private static Vector128<byte> Sum(ReadOnlySpan<Vector128<byte>> blocks, ulong firstIndex)
-    {
-        Span<Vector128<byte>> batch = stackalloc Vector128<byte>[BatchBlocks];
-        Vector128<byte> acc = Vector128<byte>.Zero;
-        for (int offset = 0; offset < blocks.Length; offset += BatchBlocks)
-        {
-            int count = Math.Min(BatchBlocks, blocks.Length - offset);
-            for (int j = 0; j < count; j++)
-            {
-                batch[j] = blocks[offset + j] ^ Tweak(firstIndex + (ulong)(offset + j));
-            }
-
-            FixedKeyAes.HashInPlace(batch[..count]);
-            for (int j = 0; j < count; j++)
-            {
-                acc ^= batch[j];
-            }
-        }
-
-        return acc;
-    }
+    private static Vector128<byte> Sum(ReadOnlySpan<Vector128<byte>> blocks, ulong firstIndex) =>
+        FixedKeyAes.HashXorSum(blocks, firstIndex, TweakHigh);
 
     // The high half marks payload blocks, so that no tweak equals the finalisation input's domain.
-    private static Vector128<byte> Tweak(ulong index) => Vector128.Create(index, 0x5061796C6F616421UL).AsByte(); // "Payload!"
+    private const ulong TweakHigh = 0x5061796C6F616421UL; // "Payload!"
+
+    private static Vector128<byte> Tweak(ulong index) => Vector128.Create(index, TweakHigh).AsByte();
 }

@@ -88,6 +88,72 @@ internal sealed class AesCore : IDisposable
         }
     }
 
+    /// <summary>
+    /// XOR over i of H(blocks[i] XOR (firstIndex + i, tweakHigh)) with H the MMO^sigma hash, fused in
+    /// one 8-way AES-NI loop (no intermediate buffer). Used by the key-bundle payload checksum.
+    /// </summary>
+    public Vector128<byte> HashXorSum(ReadOnlySpan<Vector128<byte>> blocks, ulong firstIndex, ulong tweakHigh)
+    {
+        if (!_useAesNi)
+        {
+            Span<Vector128<byte>> batch = stackalloc Vector128<byte>[64];
+            Vector128<byte> total = Vector128<byte>.Zero;
+            for (int offset = 0; offset < blocks.Length; offset += 64)
+            {
+                int count = Math.Min(64, blocks.Length - offset);
+                for (int j = 0; j < count; j++)
+                {
+                    batch[j] = blocks[offset + j] ^ Vector128.Create(firstIndex + (ulong)(offset + j), tweakHigh).AsByte();
+                }
+
+                HashInPlace(batch[..count]);
+                for (int j = 0; j < count; j++)
+                {
+                    total ^= batch[j];
+                }
+            }
+
+            return total;
+        }
+
+        ReadOnlySpan<Vector128<byte>> rk = _roundKeys;
+        Vector128<byte> acc = Vector128<byte>.Zero;
+        Vector128<ulong> step = Vector128.Create(8UL, 0UL);
+        Vector128<ulong> t0 = Vector128.Create(firstIndex, tweakHigh);
+        int i = 0;
+        for (; i + 8 <= blocks.Length; i += 8)
+        {
+            Vector128<byte> s0 = Sigma(blocks[i] ^ t0.AsByte());
+            Vector128<byte> s1 = Sigma(blocks[i + 1] ^ (t0 + Vector128.CreateScalar(1UL)).AsByte());
+            Vector128<byte> s2 = Sigma(blocks[i + 2] ^ (t0 + Vector128.CreateScalar(2UL)).AsByte());
+            Vector128<byte> s3 = Sigma(blocks[i + 3] ^ (t0 + Vector128.CreateScalar(3UL)).AsByte());
+            Vector128<byte> s4 = Sigma(blocks[i + 4] ^ (t0 + Vector128.CreateScalar(4UL)).AsByte());
+            Vector128<byte> s5 = Sigma(blocks[i + 5] ^ (t0 + Vector128.CreateScalar(5UL)).AsByte());
+            Vector128<byte> s6 = Sigma(blocks[i + 6] ^ (t0 + Vector128.CreateScalar(6UL)).AsByte());
+            Vector128<byte> s7 = Sigma(blocks[i + 7] ^ (t0 + Vector128.CreateScalar(7UL)).AsByte());
+            Vector128<byte> b0 = s0 ^ rk[0], b1 = s1 ^ rk[0], b2 = s2 ^ rk[0], b3 = s3 ^ rk[0];
+            Vector128<byte> b4 = s4 ^ rk[0], b5 = s5 ^ rk[0], b6 = s6 ^ rk[0], b7 = s7 ^ rk[0];
+            for (int r = 1; r < Rounds; r++)
+            {
+                Round(ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, rk[r]);
+            }
+
+            acc ^= (X86Aes.EncryptLast(b0, rk[Rounds]) ^ s0) ^ (X86Aes.EncryptLast(b1, rk[Rounds]) ^ s1)
+                ^ (X86Aes.EncryptLast(b2, rk[Rounds]) ^ s2) ^ (X86Aes.EncryptLast(b3, rk[Rounds]) ^ s3)
+                ^ (X86Aes.EncryptLast(b4, rk[Rounds]) ^ s4) ^ (X86Aes.EncryptLast(b5, rk[Rounds]) ^ s5)
+                ^ (X86Aes.EncryptLast(b6, rk[Rounds]) ^ s6) ^ (X86Aes.EncryptLast(b7, rk[Rounds]) ^ s7);
+            t0 += step;
+        }
+
+        for (; i < blocks.Length; i++)
+        {
+            Vector128<byte> s = Sigma(blocks[i] ^ Vector128.Create(firstIndex + (ulong)i, tweakHigh).AsByte());
+            acc ^= EncryptOne(s, rk) ^ s;
+        }
+
+        return acc;
+    }
+
     /// <summary>The linear orthomorphism sigma(xL || xR) = (xL XOR xR) || xL, with xL the high 64 bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<byte> Sigma(Vector128<byte> x)

@@ -32,6 +32,9 @@ internal static class FixedKeyAes
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void HashInPlace(Span<Vector128<byte>> blocks) => Hardware.HashInPlace(blocks);
 
+    /// <summary>XOR over i of H(blocks[i] XOR (firstIndex + i, tweakHigh)), fused (see <see cref="AesCore.HashXorSum"/>).</summary>
+    public static Vector128<byte> HashXorSum(ReadOnlySpan<Vector128<byte>> blocks, ulong firstIndex, ulong tweakHigh) => Hardware.HashXorSum(blocks, firstIndex, tweakHigh);
+
     /// <summary>The portable (platform AES) path, for conformance tests and benchmarks.</summary>
     public static void HashInPlacePortable(Span<Vector128<byte>> blocks) => Portable.Value.HashInPlace(blocks);
 

@@ -46,6 +46,34 @@ public class AesTests
     }
 
     [Fact]
+    public void Fused_hash_xor_sum_equals_the_unfused_definition_on_both_paths()
+    {
+        using var hw = new AesCore(FixedKeyAes.Key(), allowHardware: true);
+        using var sw = new AesCore(FixedKeyAes.Key(), allowHardware: false);
+        foreach (int n in new[] { 0, 1, 7, 8, 9, 63, 64, 65, 1000 })
+        {
+            byte[] data = RandomNumberGenerator.GetBytes(16 * n);
+            var blocks = MemoryMarshal.Cast<byte, Vector128<byte>>(data.AsSpan()).ToArray();
+            ulong first = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)), high = 0x1234;
+            var reference = Vector128<byte>.Zero;
+            var tweaked = new Vector128<byte>[n];
+            for (int i = 0; i < n; i++)
+            {
+                tweaked[i] = blocks[i] ^ Vector128.Create(first + (ulong)i, high).AsByte();
+            }
+
+            sw.HashInPlace(tweaked);
+            foreach (Vector128<byte> v in tweaked)
+            {
+                reference ^= v;
+            }
+
+            Assert.Equal(reference, hw.HashXorSum(blocks, first, high));
+            Assert.Equal(reference, sw.HashXorSum(blocks, first, high));
+        }
+    }
+
+    [Fact]
     public void Fixed_key_is_the_documented_constant()
     {
         byte[] expected = SHA256.HashData(Encoding.ASCII.GetBytes("HssEe/FixedKeyAes/v1"))[..16];
