@@ -38,7 +38,7 @@ internal sealed class MultiplyGate : IGateProtocol
         Share x = inputs[0], y = inputs[1];
         int len = x.Shape.ElementCount;
         var triple = new ulong[3 * len];
-        ReadTriple(context, keys, triple);
+        GateMath.ReadDealerShares(context, keys, triple);
         var mine = new ulong[2 * len];
         ReadOnlySpan<ulong> xs = x.Value.Span, ys = y.Value.Span;
         for (int i = 0; i < len; i++)
@@ -60,18 +60,6 @@ internal sealed class MultiplyGate : IGateProtocol
 
         Array.Clear(triple);
         return new Share(context.Party, z, x.FractionalBits + y.FractionalBits);
-    }
-
-    internal static void ReadTriple(GateContext context, StepKeys keys, Span<ulong> destination)
-    {
-        if (context.IsA)
-        {
-            GateMath.ExpandSeed(keys.TakeBytes(AesPrg.SeedSize), destination);
-        }
-        else
-        {
-            keys.TakeRing(destination);
-        }
     }
 }
 
@@ -106,7 +94,7 @@ internal sealed class SquareGate : IGateProtocol
         Share x = inputs[0];
         int len = x.Shape.ElementCount;
         var pair = new ulong[2 * len];
-        MultiplyGate.ReadTriple(context, keys, pair);
+        GateMath.ReadDealerShares(context, keys, pair);
         var mine = new ulong[len];
         ReadOnlySpan<ulong> xs = x.Value.Span;
         for (int i = 0; i < len; i++)
@@ -181,7 +169,7 @@ internal sealed class MatMulGate : IGateProtocol
         (int m, int k, int n) = Dims(step);
         int sizeA = m * k, sizeB = k * n, sizeC = m * n;
         var triple = new ulong[sizeA + sizeB + sizeC];
-        MultiplyGate.ReadTriple(context, keys, triple);
+        GateMath.ReadDealerShares(context, keys, triple);
         var mine = new ulong[sizeA + sizeB];
         ReadOnlySpan<ulong> xs = inputs[0].Value.Span, ys = inputs[1].Value.Span;
         for (int i = 0; i < sizeA; i++)

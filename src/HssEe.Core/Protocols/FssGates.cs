@@ -69,7 +69,7 @@ internal abstract class MaskedGate : IGateProtocol
         FssKeyParameters primary = PrimaryParameters(step);
         using var dcf = new DcfKeyCollection(context.Party, primary, len, keys.TakeLeadingArray(checked(Dcf.KeySize(primary) * len)));
         var shares = new ulong[SharedValues * len];
-        MultiplyGate.ReadTriple(context, keys, shares);
+        GateMath.ReadDealerShares(context, keys, shares);
         ReadOnlySpan<ulong> xs = x.Value.Span;
         var masked = new ulong[len];
         for (int i = 0; i < len; i++)

@@ -137,6 +137,22 @@ internal static class GateMath
         return seed;
     }
 
+    /// <summary>
+    /// Reads this party's dealer shares written by <see cref="SeededShares"/> (party A: a 16-byte seed
+    /// expanded here) or written explicitly (party B).
+    /// </summary>
+    public static void ReadDealerShares(GateContext context, StepKeys keys, Span<ulong> destination)
+    {
+        if (context.IsA)
+        {
+            ExpandSeed(keys.TakeBytes(AesPrg.SeedSize), destination);
+        }
+        else
+        {
+            keys.TakeRing(destination);
+        }
+    }
+
     /// <summary>Expands a seed stored in a key into ring elements.</summary>
     public static void ExpandSeed(ReadOnlySpan<byte> seed, Span<ulong> destination)
     {

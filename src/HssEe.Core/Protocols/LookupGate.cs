@@ -70,7 +70,7 @@ internal sealed class LookupGate : IGateProtocol
         FssKeyParameters parameters = DpfParameters(k);
         using var dpf = new DpfKeyCollection(context.Party, parameters, len, keys.TakeLeadingArray(checked(Dpf.KeySize(parameters) * len)));
         var rShares = new ulong[len];
-        MultiplyGate.ReadTriple(context, keys, rShares);
+        GateMath.ReadDealerShares(context, keys, rShares);
 
         ReadOnlySpan<ulong> xs = x.Value.Span;
         var masked = new ulong[len];

@@ -39,11 +39,11 @@ public class FssGateTests
         return t;
     }
 
-    private static async Task<RingTensor> RunGate(Func<PlanBuilder, PlanBuilder> add, RingTensor secret, int fractionalBits, Func<PartySessionAdapter, Share, Task<Share>> call)
+    private static async Task<RingTensor> RunGate(Func<PlanBuilder, PlanBuilder> add, RingTensor secret, int fractionalBits, Func<PartySession, Share, Task<Share>> call)
     {
         Plan plan = add(new PlanBuilder(12)).Build();
         (Share a, Share b) = SecretSharing.Split(secret, fractionalBits);
-        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => call(new PartySessionAdapter(s), s.Party == Party.A ? a : b));
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => call(s, s.Party == Party.A ? a : b));
         Assert.Equal(1, run.Cost.Rounds);
         Assert.Equal((long)secret.Length * ((plan.Steps[0].InputBits + 7) / 8), costs[0].OnlineBytesSent);
         return SecretSharing.Reconstruct(run.A, run.B);
@@ -58,8 +58,8 @@ public class FssGateTests
     public async Task Relu_and_sign_are_exact_on_every_n_bit_input(int n)
     {
         RingTensor x = AllSignedValues(n);
-        RingTensor relu = await RunGate(p => p.Relu(x.Shape, n), x, 12, (s, v) => s.Session.ReluAsync(v));
-        RingTensor sign = await RunGate(p => p.Sign(x.Shape, n), x, 12, (s, v) => s.Session.SignAsync(v));
+        RingTensor relu = await RunGate(p => p.Relu(x.Shape, n), x, 12, (s, v) => s.ReluAsync(v));
+        RingTensor sign = await RunGate(p => p.Sign(x.Shape, n), x, 12, (s, v) => s.SignAsync(v));
         for (int i = 0; i < x.Length; i++)
         {
             long v = (long)x.Span[i];
@@ -78,7 +78,7 @@ public class FssGateTests
     public async Task Truncation_is_an_exact_arithmetic_shift_on_every_n_bit_input(int n, int f)
     {
         RingTensor x = AllSignedValues(n);
-        RingTensor t = await RunGate(p => p.Truncate(x.Shape, f, n), x, 24, (s, v) => s.Session.TruncateAsync(v));
+        RingTensor t = await RunGate(p => p.Truncate(x.Shape, f, n), x, 24, (s, v) => s.TruncateAsync(v));
         for (int i = 0; i < x.Length; i++)
         {
             long v = (long)x.Span[i];
@@ -101,9 +101,9 @@ public class FssGateTests
             x = RandomValues(n, 4096, prg);
         }
 
-        RingTensor relu = await RunGate(p => p.Relu(x.Shape, n), x, 24, (s, v) => s.Session.ReluAsync(v));
-        RingTensor sign = await RunGate(p => p.Sign(x.Shape, n), x, 24, (s, v) => s.Session.SignAsync(v));
-        RingTensor trunc = await RunGate(p => p.Truncate(x.Shape, f, n), x, 24, (s, v) => s.Session.TruncateAsync(v));
+        RingTensor relu = await RunGate(p => p.Relu(x.Shape, n), x, 24, (s, v) => s.ReluAsync(v));
+        RingTensor sign = await RunGate(p => p.Sign(x.Shape, n), x, 24, (s, v) => s.SignAsync(v));
+        RingTensor trunc = await RunGate(p => p.Truncate(x.Shape, f, n), x, 24, (s, v) => s.TruncateAsync(v));
         for (int i = 0; i < x.Length; i++)
         {
             long v = (long)x.Span[i];
@@ -151,9 +151,6 @@ public class FssGateTests
         Assert.Equal(2, run.Cost.Rounds);
     }
 }
-
-/// <summary>Gives the lambdas above a typed handle on the session.</summary>
-internal sealed record PartySessionAdapter(PartySession Session);
 
 public class MaxTests
 {
