@@ -118,9 +118,10 @@ internal sealed class SquareGate : IGateProtocol
 }
 
 /// <summary>
-/// Products of shared matrices X [m, k] and Y [k, n] with a matrix Beaver triple
-/// (A0 [m, k], B0 [k, n], C0 = A0 B0). Keys: 16 bytes (A) and (mk + kn + mn) x 8 bytes (B);
-/// online: one round, (mk + kn) ring elements each way. Local work: three ring GEMMs.
+/// Products of shared matrices X [m, k] and Y [k, n] (or batches [B, m, k] x [B, k, n], one
+/// round for the whole batch) with a matrix Beaver triple (A0, B0, C0 = A0 B0 per batch entry).
+/// Keys: 16 bytes (A) and B (mk + kn + mn) x 8 bytes (B); online: one round, B (mk + kn) ring
+/// elements each way. Local work: three ring GEMMs per batch entry.
 /// </summary>
 internal sealed class MatMulGate : IGateProtocol
 {
@@ -128,29 +129,34 @@ internal sealed class MatMulGate : IGateProtocol
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
-        (int m, int k, int n) = Dims(step);
-        int sizeA = m * k, sizeB = k * n, sizeC = m * n;
+        (int batch, int m, int k, int n) = Dims(step);
+        int sizeA = batch * m * k, sizeB = batch * k * n, sizeC = batch * m * n;
         var sharesA = new ulong[sizeA + sizeB + sizeC];
         a.WriteBytes(GateMath.SeededShares(prg, sharesA));
         var sharesB = new ulong[sizeA + sizeB + sizeC];
         prg.Fill(sharesB.AsSpan(0, sizeA + sizeB));
         var a0 = new ulong[sizeA];
-        var b0T = new ulong[sizeB];
+        var b0T = new ulong[k * n];
+        var c0 = new ulong[sizeC];
         for (int i = 0; i < sizeA; i++)
         {
             a0[i] = sharesA[i] + sharesB[i];
         }
 
-        for (int r = 0; r < k; r++)
+        for (int t = 0; t < batch; t++)
         {
-            for (int c = 0; c < n; c++)
+            int offB = sizeA + (t * k * n);
+            for (int r = 0; r < k; r++)
             {
-                b0T[(c * k) + r] = sharesA[sizeA + (r * n) + c] + sharesB[sizeA + (r * n) + c];
+                for (int c = 0; c < n; c++)
+                {
+                    b0T[(c * k) + r] = sharesA[offB + (r * n) + c] + sharesB[offB + (r * n) + c];
+                }
             }
+
+            Compute.ComputeBackend.Cpu.RingGemm(a0.AsSpan(t * m * k, m * k), b0T, c0.AsSpan(t * m * n, m * n), m, k, n);
         }
 
-        var c0 = new ulong[sizeC];
-        Compute.ComputeBackend.Cpu.RingGemm(a0, b0T, c0, m, k, n);
         for (int i = 0; i < sizeC; i++)
         {
             sharesB[sizeA + sizeB + i] = c0[i] - sharesA[sizeA + sizeB + i];
@@ -166,8 +172,8 @@ internal sealed class MatMulGate : IGateProtocol
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
     {
-        (int m, int k, int n) = Dims(step);
-        int sizeA = m * k, sizeB = k * n, sizeC = m * n;
+        (int batch, int m, int k, int n) = Dims(step);
+        int sizeA = batch * m * k, sizeB = batch * k * n, sizeC = batch * m * n;
         var triple = new ulong[sizeA + sizeB + sizeC];
         GateMath.ReadDealerShares(context, keys, triple);
         var mine = new ulong[sizeA + sizeB];
@@ -183,30 +189,38 @@ internal sealed class MatMulGate : IGateProtocol
         }
 
         ulong[] de = await GateMath.OpenAsync(context, mine, 64, cancellationToken).ConfigureAwait(false);
-        ReadOnlySpan<ulong> d = de.AsSpan(0, sizeA);
-        ulong[] eT = Transpose(de.AsSpan(sizeA, sizeB), k, n);
-        ulong[] b0T = Transpose(triple.AsSpan(sizeA, sizeB), k, n);
 
-        // Z_p = C0_p + D B0_p + A0_p E (+ D E for party A), each product as GEMM against a transposed right side.
-        var z = new RingTensor(new TensorShape(m, n));
-        var tmp = new ulong[sizeC];
+        // Per batch entry: Z_p = C0_p + D B0_p + A0_p E (+ D E for party A), each product as GEMM against a transposed right side.
+        var z = new RingTensor(step.Output);
         triple.AsSpan(sizeA + sizeB, sizeC).CopyTo(z.Span);
-        context.Backend.RingGemm(d, b0T, tmp, m, k, n);
-        context.Backend.RingAdd(z.Span, tmp, z.Span);
-        context.Backend.RingGemm(triple.AsSpan(0, sizeA), eT, tmp, m, k, n);
-        context.Backend.RingAdd(z.Span, tmp, z.Span);
-        if (context.IsA)
+        var tmp = new ulong[m * n];
+        for (int t = 0; t < batch; t++)
         {
-            context.Backend.RingGemm(d, eT, tmp, m, k, n);
-            context.Backend.RingAdd(z.Span, tmp, z.Span);
+            ReadOnlySpan<ulong> d = de.AsSpan(t * m * k, m * k);
+            ulong[] eT = Transpose(de.AsSpan(sizeA + (t * k * n), k * n), k, n);
+            ulong[] b0T = Transpose(triple.AsSpan(sizeA + (t * k * n), k * n), k, n);
+            Span<ulong> zt = z.Span.Slice(t * m * n, m * n);
+            context.Backend.RingGemm(d, b0T, tmp, m, k, n);
+            context.Backend.RingAdd(zt, tmp, zt);
+            context.Backend.RingGemm(triple.AsSpan(t * m * k, m * k), eT, tmp, m, k, n);
+            context.Backend.RingAdd(zt, tmp, zt);
+            if (context.IsA)
+            {
+                context.Backend.RingGemm(d, eT, tmp, m, k, n);
+                context.Backend.RingAdd(zt, tmp, zt);
+            }
+
+            Array.Clear(b0T);
         }
 
         Array.Clear(triple);
-        Array.Clear(b0T);
         return new Share(context.Party, z, inputs[0].FractionalBits + inputs[1].FractionalBits);
     }
 
-    private static (int M, int K, int N) Dims(PlanStep step) => (step.Inputs[0][0], step.Inputs[0][1], step.Inputs[1][1]);
+    /// <summary>(batch, m, k, n) of a [m, k] x [k, n] or [B, m, k] x [B, k, n] step.</summary>
+    private static (int Batch, int M, int K, int N) Dims(PlanStep step) => step.Inputs[0].Rank == 3
+        ? (step.Inputs[0][0], step.Inputs[0][1], step.Inputs[0][2], step.Inputs[1][2])
+        : (1, step.Inputs[0][0], step.Inputs[0][1], step.Inputs[1][1]);
 
     private static ulong[] Transpose(ReadOnlySpan<ulong> matrix, int rows, int cols)
     {

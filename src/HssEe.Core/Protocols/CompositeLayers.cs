@@ -14,6 +14,13 @@ public static class CompositeLayers
     /// <summary>Fractional bits of public constants such as 1/d and 1/k^2 (f bits would make 1/768 six percent off).</summary>
     public const int ConstantBits = 24;
 
+    /// <summary>
+    /// Pieces of the per-row splines (the softmax reciprocal, the norms' rsqrt). They run once per row, so
+    /// a fine partition costs little key material and keeps these scale factors, which multiply whole
+    /// rows, within about 0.1% (measured errors in docs/PROTOCOLS.md).
+    /// </summary>
+    public const int RowSplineIntervals = 256;
+
     /// <summary>How far below the valid scores the causal mask pushes masked scores (in real units).</summary>
     public const double CausalMaskOffset = 64;
 
@@ -40,7 +47,7 @@ public static class CompositeLayers
         var rows = new TensorShape(shape.ElementCount / k);
         builder.MaxAlongLastAxis(shape, 32, label);
         builder.PiecewiseLinear(shape, NonLinearFunctions.ExpNegative(), label: $"{label}.exp");
-        builder.PiecewiseLinear(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, 64), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal");
+        builder.PiecewiseLinear(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal");
         builder.Multiply(shape, $"{label}.normalise");
         return builder.Truncate(shape, builder.FractionalBits, 40, $"{label}.truncate");
     }
@@ -79,7 +86,7 @@ public static class CompositeLayers
     {
         builder.Square(shape, $"{label}.square");
         builder.Truncate(rows, builder.FractionalBits + ConstantBits, 64, $"{label}.variance");
-        builder.PiecewiseLinear(rows, NonLinearFunctions.Rsqrt(), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt");
+        builder.PiecewiseLinear(rows, NonLinearFunctions.Rsqrt(RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt");
         builder.Multiply(shape, $"{label}.scale");
         return builder.Truncate(shape, builder.FractionalBits, 48, $"{label}.truncate");
     }

@@ -79,7 +79,7 @@ public sealed class PartySession : IDisposable
     /// <returns>This party's share of x^2.</returns>
     public Task<Share> SquareAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Square, [x], cancellationToken);
 
-    /// <summary>Product of shared matrices [m, k] x [k, n] (matrix Beaver triple). The result carries the sum of the scales.</summary>
+    /// <summary>Product of shared matrices [m, k] x [k, n], or a batch [B, m, k] x [B, k, n] in one round (matrix Beaver triples). The result carries the sum of the scales.</summary>
     /// <param name="x">This party's share of the left matrix.</param>
     /// <param name="y">This party's share of the right matrix.</param>
     /// <param name="cancellationToken">Cancels the step.</param>

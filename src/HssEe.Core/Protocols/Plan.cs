@@ -96,6 +96,16 @@ public sealed class PlanBuilder
     public PlanBuilder MatMul(int m, int k, int n, string label = "") =>
         Add(OperationKind.MatMul, [new TensorShape(m, k), new TensorShape(k, n)], new TensorShape(m, n), 64, [], [], label);
 
+    /// <summary>Adds a batch of products of shared matrices <c>[B, m, k] x [B, k, n]</c> in one round (e.g. all attention heads; result carries 2f bits).</summary>
+    /// <param name="batch">Batch size B.</param>
+    /// <param name="m">Rows of each left matrix.</param>
+    /// <param name="k">Inner dimension.</param>
+    /// <param name="n">Columns of each right matrix.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder BatchMatMul(int batch, int m, int k, int n, string label = "") =>
+        Add(OperationKind.MatMul, [new TensorShape(batch, m, k), new TensorShape(batch, k, n)], new TensorShape(batch, m, n), 64, [], [], label);
+
     /// <summary>Adds a ReLU gate (exact) evaluated at <paramref name="bits"/> bits: inputs must satisfy |x| &lt; 2^(bits-1).</summary>
     /// <param name="shape">Input shape.</param>
     /// <param name="bits">Gate bit-width n, 2 to 64.</param>

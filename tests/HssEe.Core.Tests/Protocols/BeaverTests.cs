@@ -81,6 +81,41 @@ public class BeaverTests
         Assert.Equal(1, run.Cost.Rounds);
     }
 
+    [Theory]
+    [InlineData(3, 2, 5, 4)]
+    [InlineData(8, 1, 16, 9)]
+    public async Task Batched_matrix_products_are_exact_in_one_round(int batch, int m, int k, int n)
+    {
+        (var prg, string seed) = TestSeeds.Fresh();
+        var x = new float[batch * m * k];
+        var y = new float[batch * k * n];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)((prg.NextDouble() * 8) - 4);
+        for (int i = 0; i < y.Length; i++) y[i] = (float)((prg.NextDouble() * 8) - 4);
+        prg.Dispose();
+        var xs = ProtocolHarness.Shared(x, new TensorShape(batch, m, k), Q);
+        var ys = ProtocolHarness.Shared(y, new TensorShape(batch, k, n), Q);
+        Plan plan = new PlanBuilder(12).BatchMatMul(batch, m, k, n, "heads").Build();
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.MatMulAsync(xs(s.Party), ys(s.Party), ct));
+        RingTensor z = SecretSharing.Reconstruct(run.A, run.B);
+        Assert.Equal(new TensorShape(batch, m, n), z.Shape);
+        ulong[] xq = Q.Encode(x, new TensorShape(batch * m * k)).Span.ToArray(), yq = Q.Encode(y, new TensorShape(batch * k * n)).Span.ToArray();
+        for (int b = 0; b < batch; b++)
+        {
+            for (int r = 0; r < m; r++)
+            {
+                for (int c = 0; c < n; c++)
+                {
+                    ulong expected = 0;
+                    for (int t = 0; t < k; t++) expected += xq[(b * m * k) + (r * k) + t] * yq[(b * k * n) + (t * n) + c];
+                    Assert.True(expected == z.Span[(b * m * n) + (r * n) + c], $"({b},{r},{c}) seed {seed}");
+                }
+            }
+        }
+
+        Assert.Equal(8L * batch * ((m * k) + (k * n)), costs[0].OnlineBytesSent);
+        Assert.Equal(1, run.Cost.Rounds);
+    }
+
     [Fact]
     public void Key_sizes_follow_the_documented_formulas()
     {
