@@ -135,6 +135,34 @@ public sealed class LlamaModesTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task MisuseIsRefusedWithClearErrors()
+    {
+        LlamaConfig c = TinyConfig();
+        var model = LlamaModel.FromWeights(c, RandomWeights(c, 1));
+        using EeKey wrong = EeKey.Create(LlamaModel.CreateEeKeySpec(TinyConfig(layers: 1)));
+        var ex = Assert.Throws<ArgumentException>(() => model.Encrypt(wrong));
+        Assert.Contains("L1.qk", ex.Message, StringComparison.Ordinal);
+        using EeKey key = EeKey.Create(LlamaModel.CreateEeKeySpec(c));
+        LlamaModel encrypted = model.Encrypt(key);
+        Assert.Throws<InvalidOperationException>(() => encrypted.Encrypt(key));
+        Assert.Throws<ArgumentException>(() => LlamaSession.CreateHssEe(model, key));
+        Assert.Throws<ArgumentException>(() => LlamaSession.CreatePlain(encrypted));
+        await using LlamaSession hss = LlamaSession.CreateHssEe(encrypted, key);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => hss.NextLogitsAsync(new[] { c.VocabSize }));
+        await Assert.ThrowsAsync<ArgumentException>(() => hss.NextLogitsAsync(new int[c.MaxPositions + 1]));
+        Assert.Equal(0, hss.Position);
+        var missing = RandomWeights(c, 2);
+        var partial = new InMemoryWeights();
+        foreach (string name in missing.Names.Where(n => !n.Contains("layers.1.mlp.up_proj", StringComparison.Ordinal)))
+        {
+            partial.Add(name, missing.GetShape(name), missing.ReadSingle(name));
+        }
+
+        var missingEx = Assert.Throws<KeyNotFoundException>(() => LlamaModel.FromWeights(c, partial));
+        Assert.Contains("model.layers.1.mlp.up_proj.weight", missingEx.Message, StringComparison.Ordinal);
+    }
+
     internal static double MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         double m = 0;
