@@ -32,18 +32,18 @@ public readonly record struct InferenceCost(TimeSpan Elapsed, long OnlineBytes, 
         $"{Elapsed.TotalMilliseconds:F1} ms online, {CostReport.FormatBytes(OnlineBytes)} online, {Rounds} rounds, {CostReport.FormatBytes(KeyBytes)} keys ({KeyGeneration.TotalMilliseconds:F0} ms to deal)";
 }
 
-/// <summary>Key bundles the client dealt for one plan (single use).</summary>
+/// <summary>Key bundles the client dealt for one plan (single use), held in 16 MiB chunks (a bundle may exceed 2 GB).</summary>
 internal sealed class DealtKeys
 {
-    private byte[]? _a;
-    private byte[]? _b;
+    private ChunkedBuffer? _a;
+    private ChunkedBuffer? _b;
 
-    public DealtKeys(Plan plan, byte[] a, byte[] b, TimeSpan elapsed)
+    private DealtKeys(Plan plan, ChunkedBuffer a, ChunkedBuffer b, TimeSpan elapsed)
     {
         Plan = plan;
         _a = a;
         _b = b;
-        KeyBytes = a.LongLength + b.LongLength;
+        KeyBytes = a.Length + b.Length;
         Elapsed = elapsed;
     }
 
@@ -56,18 +56,118 @@ internal sealed class DealtKeys
     public static DealtKeys Deal(Plan plan, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
         var sw = Stopwatch.StartNew();
-        using var a = new MemoryStream();
-        using var b = new MemoryStream();
+        var a = new ChunkedBuffer();
+        var b = new ChunkedBuffer();
         Dealer.Generate(plan, a, b, progress, cancellationToken);
-        return new DealtKeys(plan, a.ToArray(), b.ToArray(), sw.Elapsed);
+        return new DealtKeys(plan, a, b, sw.Elapsed);
     }
 
-    /// <summary>Hands both bundles out once; the second call throws.</summary>
-    public (byte[] A, byte[] B) Take()
+    /// <summary>Hands both bundles out once, as streams read from their start; the second call throws.</summary>
+    public (ChunkedBuffer A, ChunkedBuffer B) Take()
     {
-        byte[]? a = Interlocked.Exchange(ref _a, null), b = Interlocked.Exchange(ref _b, null);
+        ChunkedBuffer? a = Interlocked.Exchange(ref _a, null), b = Interlocked.Exchange(ref _b, null);
         return a is null || b is null ? throw new InvalidOperationException("These key bundles were already used; every step needs fresh keys.") : (a, b);
     }
+}
+
+/// <summary>A write-once, read-once byte buffer of any length, kept in 16 MiB chunks.</summary>
+internal sealed class ChunkedBuffer : Stream
+{
+    private const int ChunkSize = 1 << 24;
+    private readonly List<byte[]> _chunks = [];
+    private long _length;
+    private long _position;
+    private bool _reading;
+
+    public override bool CanRead => _reading;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => !_reading;
+
+    public override long Length => _length;
+
+    public override long Position
+    {
+        get => _reading ? _position : _length;
+        set => throw new NotSupportedException();
+    }
+
+    /// <summary>Ends writing and returns this buffer as a stream read from its start.</summary>
+    public Stream OpenRead()
+    {
+        _reading = true;
+        _position = 0;
+        return this;
+    }
+
+    /// <summary>Zeroes and drops the chunks.</summary>
+    public void Clear()
+    {
+        foreach (byte[] chunk in _chunks)
+        {
+            Array.Clear(chunk);
+        }
+
+        _chunks.Clear();
+        _length = 0;
+        _position = 0;
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        if (_reading)
+        {
+            throw new NotSupportedException("The buffer is being read.");
+        }
+
+        while (!buffer.IsEmpty)
+        {
+            int at = (int)(_length % ChunkSize);
+            if (at == 0 && _length / ChunkSize == _chunks.Count)
+            {
+                _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkSize));
+            }
+
+            int n = Math.Min(buffer.Length, ChunkSize - at);
+            buffer[..n].CopyTo(_chunks[(int)(_length / ChunkSize)].AsSpan(at));
+            buffer = buffer[n..];
+            _length += n;
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (!_reading)
+        {
+            throw new NotSupportedException("The buffer is being written.");
+        }
+
+        int total = 0;
+        while (!buffer.IsEmpty && _position < _length)
+        {
+            int at = (int)(_position % ChunkSize);
+            int n = (int)Math.Min(Math.Min(buffer.Length, ChunkSize - at), _length - _position);
+            _chunks[(int)(_position / ChunkSize)].AsSpan(at, n).CopyTo(buffer);
+            buffer = buffer[n..];
+            _position += n;
+            total += n;
+        }
+
+        return total;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
 }
 
 /// <summary>
@@ -117,7 +217,7 @@ internal sealed class HssEeRuntime : IAsyncDisposable
         Func<Party, HssEngine, SecretTensor, ValueTask<SecretTensor>> forward,
         CancellationToken cancellationToken)
     {
-        (byte[] bundleA, byte[] bundleB) = keys.Take();
+        (ChunkedBuffer bundleA, ChunkedBuffer bundleB) = keys.Take();
         ChannelStatistics beforeA = _a.Statistics, beforeB = _b.Statistics;
         var sw = Stopwatch.StartNew();
         Task<Share> a = ServeAsync(_a, keys.Plan, bundleA, inputA, forward, cancellationToken);
@@ -143,7 +243,7 @@ internal sealed class HssEeRuntime : IAsyncDisposable
     private async Task<Share> ServeAsync(
         PartyChannel channel,
         Plan plan,
-        byte[] bundle,
+        ChunkedBuffer bundle,
         Share input,
         Func<Party, HssEngine, SecretTensor, ValueTask<SecretTensor>> forward,
         CancellationToken cancellationToken)
@@ -151,8 +251,7 @@ internal sealed class HssEeRuntime : IAsyncDisposable
         await Task.Yield();
         try
         {
-            using var stream = new MemoryStream(bundle, writable: false);
-            using var session = new PartySession(plan, channel.Party, stream, channel, _backend);
+            using var session = new PartySession(plan, channel.Party, bundle.OpenRead(), channel, _backend);
             HssEngine engine = HssEngine.ForExecution(FractionalBits, session, _backend, cancellationToken);
             SecretTensor y = await forward(channel.Party, engine, engine.Input(input)).ConfigureAwait(false);
             session.Complete();
@@ -165,7 +264,7 @@ internal sealed class HssEeRuntime : IAsyncDisposable
         }
         finally
         {
-            Array.Clear(bundle);
+            bundle.Clear();
         }
     }
 
