@@ -226,7 +226,7 @@ def main():
     ids = list(prompt_ids)
     with torch.no_grad():
         for _ in range(SAMPLE_LEN):
-            logits = ref_model(torch.tensor([ids[-cfg["max_position_embeddings"]:]]))[0, -1]
+            logits = ref_model(torch.tensor([ids[-ctx:]]))[0, -1]  # window = training context
             probs = torch.softmax(logits / SAMPLE_T, dim=-1)
             ids.append(int(torch.multinomial(probs, 1, generator=sgen)))
     sampled_text = "".join(vocab[i] for i in ids[len(prompt_ids):])
@@ -257,7 +257,9 @@ run by CI.
 
 - `config.json`: Hugging Face `LlamaConfig` keys (`LlamaForCausalLM`): vocab {len(vocab)},
   hidden 128, intermediate 344, 4 layers, 4 heads, 2 KV heads (head_dim 32), rope_theta 10000,
-  rms_norm_eps 1e-5, max_position_embeddings 256, untied `lm_head`.
+  rms_norm_eps 1e-5, max_position_embeddings 256, untied `lm_head`. Trained on windows of
+  {ctx + 1} characters, so positions 0..{ctx - 1} are the ones it has seen: beyond {ctx} tokens the
+  output degrades (RoPE does not extrapolate); slide a {ctx}-token window for longer text.
 - `model.safetensors`: F32, Hugging Face tensor names (`model.embed_tokens.weight`,
   `model.layers.{{i}}.self_attn.q_proj.weight`, ..., `model.norm.weight`, `lm_head.weight`,
   Linear layout [out, in]); {n_params} parameters.
@@ -307,7 +309,8 @@ Smallest top-1 minus top-2 logit gap over the {N_GREEDY} greedy steps: {min(marg
 continuation where that gap is below its error. Max |prompt_logits| = {float(prompt_logits.abs().max()):.3f}.
 Greedy decoding of a small character model falls into such generic, repetitive phrases; for
 comparison, {SAMPLE_LEN} characters sampled at temperature {SAMPLE_T} (torch.multinomial, generator seed
-{args.seed}; not stored in `reference.safetensors`):
+{args.seed}, each step sees the last {ctx} characters at positions 0..{ctx - 1}, as in training;
+not stored in `reference.safetensors`):
 
 > {PROMPT}{sampled_md}
 """
