@@ -40,7 +40,7 @@ internal sealed record DemoOptions(string Model, ExecutionMode Mode, int Tokens,
                     mode = m.Value;
                     i++;
                     break;
-                case "--tokens" when int.TryParse(value, out int n) && n is >= 1 and <= 200:
+                case "--tokens" when int.TryParse(value, out int n) && n is >= 1 and <= 120:
                     tokens = n;
                     i++;
                     break;
@@ -63,7 +63,7 @@ internal sealed record DemoOptions(string Model, ExecutionMode Mode, int Tokens,
         Console.WriteLine("  --model llama|resnet|t5   llama (default): private generation with the embedded character model;");
         Console.WriteLine("                            resnet: ResNet-18 classification of a random 64x64 image; t5: a small T5 with random weights");
         Console.WriteLine("  --mode plain|ee|hss-ee    mode compared against plaintext (default hss-ee)");
-        Console.WriteLine("  --tokens N                tokens to generate (1..200, default 48)");
+        Console.WriteLine("  --tokens N                tokens to generate (1..120, default 48; prompt + tokens <= 128 for the character model)");
         Console.WriteLine("  --prompt TEXT             prompt for the character model (default \"And it came to pass, \")");
     }
 }

@@ -40,6 +40,12 @@ static async Task<int> RunLlamaAsync(DemoOptions options)
     Console.WriteLine($"HssEe demo: private generation with a LLaMA-architecture character model ({c.Layers} layers, d={c.HiddenSize}, {c.Heads} heads / {c.KeyValueHeads} kv heads, ff={c.IntermediateSize}, vocab {c.VocabSize})");
     Console.WriteLine($"prompt: \"{options.Prompt}\", {options.Tokens} tokens, greedy, mode {options.Mode}");
     int[] prompt = vocab.Encode(options.Prompt);
+    const int TrainedContext = 128; // the embedded model's training window (Model/README.md)
+    if (prompt.Length + options.Tokens > TrainedContext)
+    {
+        Console.Error.WriteLine($"The model was trained on {TrainedContext}-character windows: prompt ({prompt.Length}) + tokens ({options.Tokens}) must not exceed {TrainedContext}.");
+        return 2;
+    }
 
     // 1. Client key, owner's offline rewrite.
     var sw = Stopwatch.StartNew();

@@ -40,7 +40,7 @@ internal sealed class SecretTensor
 /// </summary>
 /// <remarks>
 /// Fixed point: values are kept at f fractional bits. Products with public weights or constants add f
-/// bits; the extra bits are removed lazily by one faithful truncation (one round) just before an
+/// bits; the extra bits are removed lazily by one faithful truncation, rounding to nearest (one round), just before an
 /// operation that needs scale f, so that e.g. a projection followed by RoPE costs one truncation. A
 /// truncation is evaluated at <c>min(64, bits + 20)</c> bits: real values must stay below 2^19.
 /// </remarks>
@@ -388,7 +388,23 @@ internal sealed class HssEngine : Engine<SecretTensor>
             return new SecretTensor(x.Shape, F, null);
         }
 
-        return Wrap(await _session!.TruncateAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
+        // Round to nearest: party A adds half of the dropped unit first (a floor would bias every
+        // element by -2^-(f+1), and the biases add up along sums and the residual stream).
+        Share input = x.Share!;
+        if (Party == Party.A)
+        {
+            var rounded = input.Value.Clone();
+            ulong half = 1UL << (x.Bits - F - 1);
+            Span<ulong> r = rounded.Span;
+            for (int i = 0; i < r.Length; i++)
+            {
+                r[i] += half;
+            }
+
+            input = new Share(Party, rounded, x.Bits);
+        }
+
+        return Wrap(await _session!.TruncateAsync(input, _cancellationToken).ConfigureAwait(false));
     }
 
     private static SecretTensor Wrap(Share s) => new(s.Shape, s.FractionalBits, s);
