@@ -41,6 +41,9 @@ public class ResNetBenchmarks
     [Params("Plain", "EE", "HSS-EE")]
     public string Mode { get; set; } = "Plain";
 
+    /// <summary>Where ResNet-18 224 HSS-EE spills its key bundles (environment variable <c>HSSEE_BENCHMARK_SPILL_DIR</c>); not run when unset.</summary>
+    private static string? SpillDirectory => Environment.GetEnvironmentVariable("HSSEE_BENCHMARK_SPILL_DIR");
+
     /// <summary>Builds the model, the rewritten model and the runner; for HSS-EE runs once and prints the costs.</summary>
     [GlobalSetup]
     public void Setup()
@@ -48,7 +51,7 @@ public class ResNetBenchmarks
         string? skip = (Shape, Mode) switch
         {
             ("ResNet-18 112", not "HSS-EE") => "112 x 112 is an HSS-EE case only (the largest size whose keys fit in memory)",
-            ("ResNet-18 224", "HSS-EE") => "its keys would be about 16 GB per image (key bytes grow with H*W: about 4x those of ResNet-18 112 HSS-EE, 12x those at 64), too much to hold in memory beside the run on this 24 GB machine",
+            ("ResNet-18 224", "HSS-EE") when SpillDirectory is null => "its keys would be about 16 GB per image (key bytes grow with H*W: about 4x those of ResNet-18 112 HSS-EE, 12x those at 64), too much to hold in memory beside the run on this 24 GB machine; set HSSEE_BENCHMARK_SPILL_DIR to a folder to run it with the bundles spilled to delete-on-close files there",
             ("ResNet-50 224", "HSS-EE") => "its keys would be well above the 16 GB of ResNet-18 at 224 (more activations at every stage)",
             _ => null,
         };
@@ -76,6 +79,7 @@ public class ResNetBenchmarks
             return;
         }
 
+        DealtKeys.SpillDirectoryForBenchmarks = _size > 112 ? SpillDirectory : null;
         _runner = ResNetRunner.CreateHssEe(encrypted, _key);
         IterationSetup();
         _ = _runner.ClassifyAsync(_image, _size, _size).GetAwaiter().GetResult();

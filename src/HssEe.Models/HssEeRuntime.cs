@@ -35,10 +35,10 @@ public readonly record struct InferenceCost(TimeSpan Elapsed, long OnlineBytes, 
 /// <summary>Key bundles the client dealt for one plan (single use), held in 16 MiB chunks (a bundle may exceed 2 GB).</summary>
 internal sealed class DealtKeys
 {
-    private ChunkedBuffer? _a;
-    private ChunkedBuffer? _b;
+    private KeyBuffer? _a;
+    private KeyBuffer? _b;
 
-    private DealtKeys(Plan plan, ChunkedBuffer a, ChunkedBuffer b, TimeSpan elapsed)
+    private DealtKeys(Plan plan, KeyBuffer a, KeyBuffer b, TimeSpan elapsed)
     {
         Plan = plan;
         _a = a;
@@ -53,25 +53,96 @@ internal sealed class DealtKeys
 
     public TimeSpan Elapsed { get; }
 
+    /// <summary>
+    /// <b>Benchmarks only.</b> When set, bundles are spilled to delete-on-close files in this folder instead
+    /// of memory, so that runs whose keys exceed the machine's memory (ResNet-18 at 224 x 224: about 16 GB)
+    /// can be measured. Key material then touches the disk unencrypted and is not wiped from it: never set
+    /// this outside a benchmark.
+    /// </summary>
+    internal static string? SpillDirectoryForBenchmarks { get; set; }
+
     public static DealtKeys Deal(Plan plan, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
         var sw = Stopwatch.StartNew();
-        var a = new ChunkedBuffer();
-        var b = new ChunkedBuffer();
+        string? spill = SpillDirectoryForBenchmarks;
+        KeyBuffer a = spill is null ? new ChunkedBuffer() : new FileKeyBuffer(spill);
+        KeyBuffer b = spill is null ? new ChunkedBuffer() : new FileKeyBuffer(spill);
         Dealer.Generate(plan, a, b, progress, cancellationToken);
+        a.Flush();
+        b.Flush();
         return new DealtKeys(plan, a, b, sw.Elapsed);
     }
 
     /// <summary>Hands both bundles out once, as streams read from their start; the second call throws.</summary>
-    public (ChunkedBuffer A, ChunkedBuffer B) Take()
+    public (KeyBuffer A, KeyBuffer B) Take()
     {
-        ChunkedBuffer? a = Interlocked.Exchange(ref _a, null), b = Interlocked.Exchange(ref _b, null);
+        KeyBuffer? a = Interlocked.Exchange(ref _a, null), b = Interlocked.Exchange(ref _b, null);
         return a is null || b is null ? throw new InvalidOperationException("These key bundles were already used; every step needs fresh keys.") : (a, b);
     }
 }
 
+/// <summary>A key bundle being written once by the dealer, then read once by a server.</summary>
+internal abstract class KeyBuffer : Stream
+{
+    /// <summary>Ends writing and returns the bundle as a stream read from its start.</summary>
+    public abstract Stream OpenRead();
+
+    /// <summary>Wipes (memory) or deletes (file) the bundle.</summary>
+    public abstract void Clear();
+}
+
+/// <summary>A bundle in a delete-on-close temporary file (see <see cref="DealtKeys.SpillDirectoryForBenchmarks"/>).</summary>
+internal sealed class FileKeyBuffer(string directory) : KeyBuffer
+{
+    private readonly FileStream _file = new(
+        Path.Combine(directory, "hssee-keys-" + Guid.NewGuid().ToString("N") + ".tmp"),
+        FileMode.CreateNew,
+        FileAccess.ReadWrite,
+        FileShare.None,
+        1 << 20,
+        FileOptions.DeleteOnClose | FileOptions.SequentialScan);
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => _file.Length;
+
+    public override long Position
+    {
+        get => _file.Position;
+        set => throw new NotSupportedException();
+    }
+
+    public override Stream OpenRead()
+    {
+        _file.Flush();
+        _file.Position = 0;
+        return this;
+    }
+
+    public override void Clear() => _file.Dispose();
+
+    public override void Write(byte[] buffer, int offset, int count) => _file.Write(buffer, offset, count);
+
+    public override void Write(ReadOnlySpan<byte> buffer) => _file.Write(buffer);
+
+    public override int Read(byte[] buffer, int offset, int count) => _file.Read(buffer, offset, count);
+
+    public override int Read(Span<byte> buffer) => _file.Read(buffer);
+
+    public override void Flush() => _file.Flush();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+}
+
 /// <summary>A write-once, read-once byte buffer of any length, kept in 16 MiB chunks.</summary>
-internal sealed class ChunkedBuffer : Stream
+internal sealed class ChunkedBuffer : KeyBuffer
 {
     private const int ChunkSize = 1 << 24;
     private readonly List<byte[]> _chunks = [];
@@ -94,7 +165,7 @@ internal sealed class ChunkedBuffer : Stream
     }
 
     /// <summary>Ends writing and returns this buffer as a stream read from its start.</summary>
-    public Stream OpenRead()
+    public override Stream OpenRead()
     {
         _reading = true;
         _position = 0;
@@ -102,7 +173,7 @@ internal sealed class ChunkedBuffer : Stream
     }
 
     /// <summary>Zeroes and drops the chunks.</summary>
-    public void Clear()
+    public override void Clear()
     {
         foreach (byte[] chunk in _chunks)
         {
@@ -217,7 +288,7 @@ internal sealed class HssEeRuntime : IAsyncDisposable
         Func<Party, HssEngine, SecretTensor, ValueTask<SecretTensor>> forward,
         CancellationToken cancellationToken)
     {
-        (ChunkedBuffer bundleA, ChunkedBuffer bundleB) = keys.Take();
+        (KeyBuffer bundleA, KeyBuffer bundleB) = keys.Take();
         ChannelStatistics beforeA = _a.Statistics, beforeB = _b.Statistics;
         var sw = Stopwatch.StartNew();
         Task<Share> a = ServeAsync(_a, keys.Plan, bundleA, inputA, forward, cancellationToken);
@@ -243,7 +314,7 @@ internal sealed class HssEeRuntime : IAsyncDisposable
     private async Task<Share> ServeAsync(
         PartyChannel channel,
         Plan plan,
-        ChunkedBuffer bundle,
+        KeyBuffer bundle,
         Share input,
         Func<Party, HssEngine, SecretTensor, ValueTask<SecretTensor>> forward,
         CancellationToken cancellationToken)

@@ -21,6 +21,13 @@ public static class CompositeLayers
     /// </summary>
     public const int RowSplineIntervals = 256;
 
+    /// <summary>
+    /// Extra fractional bits of the per-row scale factors (1/sum in softmax, 1/sqrt(mean square) in the
+    /// norms): they are produced at f + 12 bits, because at f bits a factor such as 1/32 would keep only
+    /// 7 significant bits (0.8%); the product with the row is truncated by f + 12 in one step.
+    /// </summary>
+    public const int RowScaleExtraBits = 12;
+
     /// <summary>How far below the valid scores the causal mask pushes masked scores (in real units).</summary>
     public const double CausalMaskOffset = 64;
 
@@ -47,9 +54,9 @@ public static class CompositeLayers
         var rows = new TensorShape(shape.ElementCount / k);
         builder.MaxAlongLastAxis(shape, 32, label);
         builder.PiecewiseLinear(shape, NonLinearFunctions.ExpNegative(), label: $"{label}.exp");
-        builder.PiecewiseLinear(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal");
+        builder.PiecewiseLinear(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal", extraOutputBits: RowScaleExtraBits);
         builder.Multiply(shape, $"{label}.normalise");
-        return builder.Truncate(shape, builder.FractionalBits, 40, $"{label}.truncate");
+        return builder.Truncate(shape, builder.FractionalBits + RowScaleExtraBits, 40 + RowScaleExtraBits, $"{label}.truncate");
     }
 
     /// <summary>
@@ -86,9 +93,9 @@ public static class CompositeLayers
     {
         builder.Square(shape, $"{label}.square");
         builder.Truncate(rows, builder.FractionalBits + ConstantBits, 64, $"{label}.variance");
-        builder.PiecewiseLinear(rows, NonLinearFunctions.Rsqrt(RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt");
+        builder.PiecewiseLinear(rows, NonLinearFunctions.Rsqrt(RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt", extraOutputBits: RowScaleExtraBits);
         builder.Multiply(shape, $"{label}.scale");
-        return builder.Truncate(shape, builder.FractionalBits, 48, $"{label}.truncate");
+        return builder.Truncate(shape, builder.FractionalBits + RowScaleExtraBits, 48 + RowScaleExtraBits, $"{label}.truncate");
     }
 
     /// <summary>Value given to padded positions of a max pool (in real units): inputs must stay above it.</summary>

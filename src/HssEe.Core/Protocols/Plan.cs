@@ -207,14 +207,24 @@ public sealed class PlanBuilder
     /// <param name="coefficientBits">Fractional bits fc of the slopes (intercepts use f + fc).</param>
     /// <param name="truncationBits">Bit-width of the final truncation: |slope x + intercept| &lt; 2^(truncationBits-1-f-fc).</param>
     /// <param name="label">Label prefix for messages.</param>
+    /// <param name="extraOutputBits">
+    /// Fractional bits of the output beyond f (0 to <paramref name="coefficientBits"/>): the output carries
+    /// f + extraOutputBits bits. Useful for small outputs that scale whole rows (1/x, 1/sqrt x), whose
+    /// relative precision at f bits would be poor.
+    /// </param>
     /// <returns>This builder.</returns>
-    public PlanBuilder PiecewiseLinear(TensorShape shape, SplineSpec spec, int bits = 32, int coefficientBits = 16, int truncationBits = 48, string label = "")
+    public PlanBuilder PiecewiseLinear(TensorShape shape, SplineSpec spec, int bits = 32, int coefficientBits = 16, int truncationBits = 48, string label = "", int extraOutputBits = 0)
     {
         ArgumentNullException.ThrowIfNull(spec);
         CheckGateBits(bits);
         if (coefficientBits is < 0 or > 30)
         {
             throw new ArgumentOutOfRangeException(nameof(coefficientBits), coefficientBits, "Coefficient fractional bits must be between 0 and 30.");
+        }
+
+        if (extraOutputBits < 0 || extraOutputBits > coefficientBits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(extraOutputBits), extraOutputBits, $"Extra output bits must be between 0 and the coefficient bits ({coefficientBits}).");
         }
 
         var input = new FixedPointFormat(FractionalBits);
@@ -225,12 +235,12 @@ public sealed class PlanBuilder
         blob.AddRange(spec.Slopes.Select(slopeFormat.Encode));
         // Half an output ulp folded into every intercept: the final truncation then rounds to nearest
         // instead of flooring, so errors do not accumulate a bias when outputs are summed (softmax).
-        double half = Math.ScaleB(0.5, -FractionalBits);
+        double half = Math.ScaleB(0.5, -(FractionalBits + extraOutputBits));
         blob.AddRange(spec.Intercepts.Select(c => interceptFormat.Encode(c + half)));
         int[] dims = [2, .. shape.Dimensions];
         Add(OperationKind.Spline, [shape], new TensorShape(dims), bits, [spec.Pieces, coefficientBits], System.Runtime.InteropServices.MemoryMarshal.AsBytes(blob.ToArray().AsSpan()).ToArray(), $"{label}.select");
         Add(OperationKind.Multiply, [shape, shape], shape, 64, [], [], $"{label}.slope*x");
-        return Truncate(shape, coefficientBits, truncationBits, $"{label}.truncate");
+        return Truncate(shape, coefficientBits - extraOutputBits, truncationBits, $"{label}.truncate");
     }
 
     private static int CheckGateBits(int bits) => bits is >= 2 and <= 64

@@ -10,7 +10,7 @@ namespace HssEe.Models.Engine;
 internal sealed class LinearLayer
 {
     private readonly Lock _gate = new();
-    private (int Bits, RingTensor Weight, RingTensor? Bias)? _encoded;
+    private (int Bits, int InputBits, RingTensor Weight, RingTensor? Bias)? _encoded;
 
     public LinearLayer(string name, int outFeatures, int inFeatures, float[] weight, float[]? bias = null)
     {
@@ -64,20 +64,20 @@ internal sealed class LinearLayer
         }
     }
 
-    /// <summary>The fixed-point weights at <paramref name="bits"/> and the bias at <c>2 * bits</c>.</summary>
-    public (RingTensor Weight, RingTensor? Bias) Encoded(int bits)
+    /// <summary>The fixed-point weights at <paramref name="bits"/> and the bias at <c>bits + inputBits</c>.</summary>
+    public (RingTensor Weight, RingTensor? Bias) Encoded(int bits, int inputBits)
     {
         lock (_gate)
         {
-            if (_encoded is { } e && e.Bits == bits)
+            if (_encoded is { } e && e.Bits == bits && e.InputBits == inputBits)
             {
                 return (e.Weight, e.Bias);
             }
 
             var format = new FixedPointFormat(bits);
             RingTensor w = format.Encode(Weight, new TensorShape(Out, In));
-            RingTensor? b = Bias is null ? null : new FixedPointFormat(2 * bits).Encode(Bias, new TensorShape(Out));
-            _encoded = (bits, w, b);
+            RingTensor? b = Bias is null ? null : new FixedPointFormat(bits + inputBits).Encode(Bias, new TensorShape(Out));
+            _encoded = (bits, inputBits, w, b);
             return (w, b);
         }
     }
