@@ -97,6 +97,7 @@ public sealed class ResNetFixtureTests(ITestOutputHelper output)
             $"argmax {ResNetTests.ArgMax(expected)} / {ResNetTests.ArgMax(logits)} (top-2 gap {TopGap(expected):F2}); encrypted max |activation| {maxAbs:F1}, min max-pool input {minPool:G3}; encrypt {encryptTime.TotalMilliseconds:F0} ms, call {sw.Elapsed.TotalSeconds:F1} s; cost {hss.LastCost}");
         Assert.Equal(ResNetTests.ArgMax(expected), ResNetTests.ArgMax(logits));
         ResNetTests.AssertClose(expected, logits, 0.03, "HSS-EE logits.64 vs PyTorch");
+        Assert.True(ResNetTests.Fidelity(expected, logits) >= 0.999, $"fidelity {ResNetTests.Fidelity(expected, logits):F5}");
     }
 
     private static double TopGap(float[] logits)

@@ -58,7 +58,7 @@ public sealed class T5FixtureTests(ITestOutputHelper output)
         using EeKey key = EeKey.Create(T5Model.CreateEeKeySpec(model.Config));
         T5Model encrypted = model.Encrypt(key);
         await using T5Session ee = T5Session.CreateEe(encrypted, key);
-        await using T5Session hss = T5Session.CreateHssEe(encrypted, key, fractionalBits: 12);
+        await using T5Session hss = T5Session.CreateHssEe(encrypted, key);
         await ee.EncodeAsync(input);
         await hss.EncodeAsync(input);
         output.WriteLine($"{name}: encode ({input.Length} tokens) {hss.LastCost}");
@@ -91,5 +91,10 @@ public sealed class T5FixtureTests(ITestOutputHelper output)
         output.WriteLine($"{name} HSS-EE over {decoder.Length} decoder positions: fidelity {fidelity:F5}, top-1 agreement {agree}/{decoder.Length}, max |logit diff| {maxDiff:G3} ({maxRelative:P2} of max |logit|), total {hss.TotalCost}");
         Assert.True(agree == decoder.Length, $"top-1 disagreements: {string.Join("; ", disagreements)} (max |diff| {maxDiff:G3})");
         Assert.True(maxRelative < 0.03, $"max relative logit error {maxRelative:G3}");
+
+        // The EE paper's fidelity on top-1 confidence; measured 0.9999 (v1.0) and 0.9992-0.9994 (v1.1,
+        // gated GeLU spline) at the default f = 14. v1.1 is asserted with some slack against run-to-run
+        // variation (fresh keys and masks each run).
+        Assert.True(fidelity >= (name == "t5_v11" ? 0.998 : 0.999), $"{name}: fidelity {fidelity:F5}");
     }
 }
