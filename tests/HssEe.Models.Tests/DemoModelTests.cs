@@ -36,5 +36,6 @@ public sealed class DemoModelTests(ITestOutputHelper output)
         output.WriteLine(probe.ToString());
         Assert.True(probe.MaxSoftmaxInput < 32, probe.ToString());
         Assert.True(probe.MinMeanSquare >= 1.0 / 64 && probe.MaxMeanSquare <= 1024, probe.ToString());
+        Assert.True(probe.MaxAbs < 1 << (HssEngine.MagnitudeBits - 1), probe.ToString());
     }
 }

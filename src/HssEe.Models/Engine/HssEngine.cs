@@ -42,12 +42,12 @@ internal sealed class SecretTensor
 /// Fixed point: values are kept at f fractional bits. Products with public weights or constants add f
 /// bits; the extra bits are removed lazily by one faithful truncation, rounding to nearest (one round), just before an
 /// operation that needs scale f, so that e.g. a projection followed by RoPE costs one truncation. A
-/// truncation is evaluated at <c>min(64, bits + 20)</c> bits: real values must stay below 2^19.
+/// truncation is evaluated at <c>min(64, bits + 16)</c> bits: real values must stay below 2^15 = 32768.
 /// </remarks>
 internal sealed class HssEngine : Engine<SecretTensor>
 {
     /// <summary>Bits of real magnitude allowed above the fractional bits in a truncation gate.</summary>
-    public const int MagnitudeBits = 20;
+    public const int MagnitudeBits = 16;
 
     /// <summary>Gate width for ReLU, max and splines (|x| &lt; 2^(31 - f)).</summary>
     public const int ComparisonBits = 32;
