@@ -1,9 +1,15 @@
+using System.Security.Cryptography;
+using System.Text;
+using HssEe.Randomness;
+
 namespace HssEe.Models.Llama;
 
 /// <summary>
 /// Text generation on a <see cref="LlamaSession"/>, done by the client on decrypted logits: greedy
-/// (temperature 0) or seeded sampling. The sampling seed only makes a run repeatable; it protects
-/// nothing (the servers never see logits or the chosen tokens in the clear).
+/// (temperature 0) or sampling. Sampling draws from the fixed-key AES PRG, seeded from
+/// <see cref="System.Security.Cryptography.RandomNumberGenerator"/>; a caller-given seed makes a run
+/// repeatable (the PRG seed is then SHA-256("HssEe/sampling/v1/" + seed) truncated to 16 bytes) and makes
+/// the sampled text predictable from the seed and the logits.
 /// </summary>
 public static class LlamaGenerator
 {
@@ -12,7 +18,7 @@ public static class LlamaGenerator
     /// <param name="prompt">Prompt token ids (at least one).</param>
     /// <param name="count">Tokens to generate.</param>
     /// <param name="temperature">0 for greedy; otherwise softmax sampling at this temperature.</param>
-    /// <param name="seed">Seed of the sampler (ignored when greedy).</param>
+    /// <param name="seed">Seed of the sampler for a repeatable run; null (default) for a fresh one. Ignored when greedy.</param>
     /// <param name="onToken">Called with each generated token as soon as it is chosen.</param>
     /// <param name="cancellationToken">Cancels generation.</param>
     /// <returns>The generated token ids.</returns>
@@ -21,7 +27,7 @@ public static class LlamaGenerator
         IReadOnlyList<int> prompt,
         int count,
         double temperature = 0,
-        int seed = 0,
+        int? seed = null,
         Action<int>? onToken = null,
         CancellationToken cancellationToken = default)
     {
@@ -34,7 +40,7 @@ public static class LlamaGenerator
             throw new ArgumentException("The prompt needs at least one token.", nameof(prompt));
         }
 
-        var random = new Random(seed);
+        using AesPrg random = SamplerFor(seed);
         var output = new int[count];
         float[] logits = await session.NextLogitsAsync(prompt.ToArray(), cancellationToken).ConfigureAwait(false);
         for (int i = 0; i < count; i++)
@@ -68,7 +74,25 @@ public static class LlamaGenerator
         return best;
     }
 
-    private static int Sample(float[] logits, double temperature, Random random)
+    private static AesPrg SamplerFor(int? seed)
+    {
+        if (seed is not int s)
+        {
+            return AesPrg.Create();
+        }
+
+        byte[] digest = SHA256.HashData(Encoding.UTF8.GetBytes($"HssEe/sampling/v1/{s}"));
+        try
+        {
+            return AesPrg.FromDerivedSeed(digest.AsSpan(0, AesPrg.SeedSize));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(digest);
+        }
+    }
+
+    private static int Sample(float[] logits, double temperature, AesPrg random)
     {
         double max = logits.Max();
         var p = new double[logits.Length];
