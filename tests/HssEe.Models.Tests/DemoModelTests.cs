@@ -19,7 +19,7 @@ public sealed class DemoModelTests(ITestOutputHelper output)
         int[] prompt = [.. reference.ReadInt64("prompt_ids").Select(v => (int)v)];
         int[] expected = [.. reference.ReadInt64("greedy_ids").Select(v => (int)v)];
         float[] promptLogits = reference.ReadSingle("prompt_logits");
-        LlamaModesTests.AssertClose(promptLogits, model.ComputeLogits(prompt), 1e-4, "prompt logits vs PyTorch");
+        ModelAssert.AssertClose(promptLogits, model.ComputeLogits(prompt), 1e-4, "prompt logits vs PyTorch");
         await using LlamaSession session = LlamaSession.CreatePlain(model);
         int[] generated = await LlamaGenerator.GenerateAsync(session, prompt, expected.Length);
         Assert.Equal(expected, generated);

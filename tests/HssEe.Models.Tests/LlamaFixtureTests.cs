@@ -28,10 +28,10 @@ public sealed class LlamaFixtureTests(ITestOutputHelper output)
     {
         (LlamaModel model, int[] ids, float[] logits, float[] hidden0) = Load();
         float[] mine = model.ComputeLogits(ids);
-        LlamaModesTests.AssertClose(logits, mine, 1e-4, "logits vs PyTorch");
+        ModelAssert.AssertClose(logits, mine, 1e-4, "logits vs PyTorch");
         FloatTensor h = await model.ForwardAsync(new PlainEngine(), model.Embed(ids), new KvCache<FloatTensor>(model.Config.Layers), allPositions: true, stopAfterLayer: 0);
-        LlamaModesTests.AssertClose(hidden0, h.Data, 1e-4, "hidden after layer 0 vs PyTorch");
-        output.WriteLine($"max |diff| logits {LlamaModesTests.MaxDiff(logits, mine):G3} (max |logit| {logits.Max(Math.Abs):F3})");
+        ModelAssert.AssertClose(hidden0, h.Data, 1e-4, "hidden after layer 0 vs PyTorch");
+        output.WriteLine($"max |diff| logits {ModelAssert.MaxDiff(logits, mine):G3} (max |logit| {logits.Max(Math.Abs):F3})");
     }
 
     [Fact]
@@ -52,10 +52,10 @@ public sealed class LlamaFixtureTests(ITestOutputHelper output)
             float[] reference = logits.AsSpan(t * v, v).ToArray();
             float[] e = await ee.NextLogitsAsync(ids.AsMemory(t, 1));
             float[] h = await hss.NextLogitsAsync(ids.AsMemory(t, 1));
-            LlamaModesTests.AssertClose(reference, e, 1e-4, $"EE position {t}");
+            ModelAssert.AssertClose(reference, e, 1e-4, $"EE position {t}");
             Assert.Equal(LlamaGenerator.ArgMax(reference), LlamaGenerator.ArgMax(e));
-            fidelity += LlamaModesTests.Fidelity(reference, h);
-            maxDiff = Math.Max(maxDiff, LlamaModesTests.MaxDiff(reference, h));
+            fidelity += ModelAssert.Fidelity(reference, h);
+            maxDiff = Math.Max(maxDiff, ModelAssert.MaxDiff(reference, h));
             if (LlamaGenerator.ArgMax(reference) == LlamaGenerator.ArgMax(h))
             {
                 agree++;

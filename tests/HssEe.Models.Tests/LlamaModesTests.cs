@@ -5,6 +5,8 @@ using HssEe.Models.Llama;
 using Xunit;
 using Xunit.Abstractions;
 
+using static HssEe.Models.Tests.ModelAssert;
+
 namespace HssEe.Models.Tests;
 
 public sealed class LlamaModesTests(ITestOutputHelper output)
@@ -136,6 +138,22 @@ public sealed class LlamaModesTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SeededSamplingRepeatsAndStaysInTheVocabulary()
+    {
+        LlamaConfig c = TinyConfig();
+        var model = LlamaModel.FromWeights(c, RandomWeights(c, FreshSeed()));
+        async Task<int[]> Sample(int? seed)
+        {
+            await using LlamaSession s = LlamaSession.CreatePlain(model);
+            return await LlamaGenerator.GenerateAsync(s, [1, 2, 3], 24, temperature: 1.5, seed: seed);
+        }
+
+        int[] a = await Sample(42), b = await Sample(42), fresh = await Sample(null);
+        Assert.Equal(a, b);
+        Assert.All(a.Concat(fresh), t => Assert.InRange(t, 0, c.VocabSize - 1));
+    }
+
+    [Fact]
     public async Task MisuseIsRefusedWithClearErrors()
     {
         LlamaConfig c = TinyConfig();
@@ -161,52 +179,5 @@ public sealed class LlamaModesTests(ITestOutputHelper output)
 
         var missingEx = Assert.Throws<KeyNotFoundException>(() => LlamaModel.FromWeights(c, partial));
         Assert.Contains("model.layers.1.mlp.up_proj.weight", missingEx.Message, StringComparison.Ordinal);
-    }
-
-    internal static double MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double m = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            m = Math.Max(m, Math.Abs(a[i] - b[i]));
-        }
-
-        return m;
-    }
-
-    /// <summary>The EE paper's fidelity on top-1 softmax confidence of one distribution pair.</summary>
-    internal static double Fidelity(ReadOnlySpan<float> reference, ReadOnlySpan<float> actual)
-    {
-        static double Top(ReadOnlySpan<float> l)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            foreach (float v in l)
-            {
-                max = Math.Max(max, v);
-            }
-
-            foreach (float v in l)
-            {
-                sum += Math.Exp(v - max);
-            }
-
-            return 1 / sum;
-        }
-
-        double a = Top(reference), b = Top(actual);
-        return 1 - (Math.Abs(a - b) / Math.Max(a, b));
-    }
-
-    internal static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double relative, string context)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = 0;
-        foreach (float v in expected)
-        {
-            scale = Math.Max(scale, Math.Abs(v));
-        }
-
-        double diff = MaxDiff(expected, actual);
-        Assert.True(diff <= relative * Math.Max(scale, 1e-6), $"{context}: max |diff| {diff:G4} exceeds {relative:G3} x max |expected| {scale:G4}");
     }
 }

@@ -53,9 +53,9 @@ public sealed class ResNetFixtureTests(ITestOutputHelper output)
         {
             float[] expected = io.ReadSingle($"logits.{size}");
             float[] logits = await plain.ClassifyAsync(GenerateInput($"input.{size}", 3 * size * size), size, size);
-            output.WriteLine($"{size}x{size}: max |diff| {ResNetTests.MaxDiff(expected, logits):G3} (max |logit| {ResNetTests.MaxAbs(expected):F2}), argmax {ResNetTests.ArgMax(expected)} / {ResNetTests.ArgMax(logits)}, {plain.LastCost.Elapsed.TotalMilliseconds:F0} ms");
-            ResNetTests.AssertClose(expected, logits, 1e-4, $"logits.{size} vs PyTorch");
-            Assert.Equal(ResNetTests.ArgMax(expected), ResNetTests.ArgMax(logits));
+            output.WriteLine($"{size}x{size}: max |diff| {ModelAssert.MaxDiff(expected, logits):G3} (max |logit| {ModelAssert.MaxAbs(expected):F2}), argmax {ModelAssert.ArgMax(expected)} / {ModelAssert.ArgMax(logits)}, {plain.LastCost.Elapsed.TotalMilliseconds:F0} ms");
+            ModelAssert.AssertClose(expected, logits, 1e-4, $"logits.{size} vs PyTorch");
+            Assert.Equal(ModelAssert.ArgMax(expected), ModelAssert.ArgMax(logits));
         }
 
         // Stage output: PyTorch [1, 64, 16, 16] (NCHW) against ours, channels-last [16*16, 64].
@@ -72,8 +72,8 @@ public sealed class ResNetFixtureTests(ITestOutputHelper output)
             }
         }
 
-        output.WriteLine($"after_layer1.64: max |diff| {ResNetTests.MaxDiff(layer1, chw):G3} (max |x| {ResNetTests.MaxAbs(layer1):F2})");
-        ResNetTests.AssertClose(layer1, chw, 1e-4, "after_layer1.64 vs PyTorch");
+        output.WriteLine($"after_layer1.64: max |diff| {ModelAssert.MaxDiff(layer1, chw):G3} (max |x| {ModelAssert.MaxAbs(layer1):F2})");
+        ModelAssert.AssertClose(layer1, chw, 1e-4, "after_layer1.64 vs PyTorch");
     }
 
     [Fact]
@@ -93,11 +93,11 @@ public sealed class ResNetFixtureTests(ITestOutputHelper output)
         sw.Restart();
         float[] logits = await hss.ClassifyAsync(image, 64, 64);
         output.WriteLine(
-            $"HSS-EE 64x64: max |diff| {ResNetTests.MaxDiff(expected, logits):G3} (max |logit| {ResNetTests.MaxAbs(expected):F2}), fidelity {ResNetTests.Fidelity(expected, logits):F5}, " +
-            $"argmax {ResNetTests.ArgMax(expected)} / {ResNetTests.ArgMax(logits)} (top-2 gap {TopGap(expected):F2}); encrypted max |activation| {maxAbs:F1}, min max-pool input {minPool:G3}; encrypt {encryptTime.TotalMilliseconds:F0} ms, call {sw.Elapsed.TotalSeconds:F1} s; cost {hss.LastCost}");
-        Assert.Equal(ResNetTests.ArgMax(expected), ResNetTests.ArgMax(logits));
-        ResNetTests.AssertClose(expected, logits, 0.03, "HSS-EE logits.64 vs PyTorch");
-        Assert.True(ResNetTests.Fidelity(expected, logits) >= 0.999, $"fidelity {ResNetTests.Fidelity(expected, logits):F5}");
+            $"HSS-EE 64x64: max |diff| {ModelAssert.MaxDiff(expected, logits):G3} (max |logit| {ModelAssert.MaxAbs(expected):F2}), fidelity {ModelAssert.Fidelity(expected, logits):F5}, " +
+            $"argmax {ModelAssert.ArgMax(expected)} / {ModelAssert.ArgMax(logits)} (top-2 gap {TopGap(expected):F2}); encrypted max |activation| {maxAbs:F1}, min max-pool input {minPool:G3}; encrypt {encryptTime.TotalMilliseconds:F0} ms, call {sw.Elapsed.TotalSeconds:F1} s; cost {hss.LastCost}");
+        Assert.Equal(ModelAssert.ArgMax(expected), ModelAssert.ArgMax(logits));
+        ModelAssert.AssertClose(expected, logits, 0.03, "HSS-EE logits.64 vs PyTorch");
+        Assert.True(ModelAssert.Fidelity(expected, logits) >= 0.999, $"fidelity {ModelAssert.Fidelity(expected, logits):F5}");
     }
 
     private static double TopGap(float[] logits)

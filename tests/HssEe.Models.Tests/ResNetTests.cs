@@ -8,6 +8,8 @@ using HssEe.Ring;
 using Xunit;
 using Xunit.Abstractions;
 
+using static HssEe.Models.Tests.ModelAssert;
+
 namespace HssEe.Models.Tests;
 
 public sealed class ResNetTests(ITestOutputHelper output)
@@ -453,78 +455,6 @@ public sealed class ResNetTests(ITestOutputHelper output)
 
     // ---- Comparison helpers. ----
 
-    internal static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++)
-        {
-            if (v[i] > v[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
-    }
-
-    internal static double MaxAbs(ReadOnlySpan<double> v)
-    {
-        double m = 0;
-        foreach (double x in v)
-        {
-            m = Math.Max(m, Math.Abs(x));
-        }
-
-        return m;
-    }
-
-    internal static double MaxAbs(ReadOnlySpan<float> v)
-    {
-        double m = 0;
-        foreach (float x in v)
-        {
-            m = Math.Max(m, Math.Abs(x));
-        }
-
-        return m;
-    }
-
-    internal static double MaxDiff(ReadOnlySpan<double> a, ReadOnlySpan<float> b)
-    {
-        Assert.Equal(a.Length, b.Length);
-        double m = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            m = Math.Max(m, Math.Abs(a[i] - b[i]));
-        }
-
-        return m;
-    }
-
-    internal static double MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        Assert.Equal(a.Length, b.Length);
-        double m = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            m = Math.Max(m, Math.Abs(a[i] - b[i]));
-        }
-
-        return m;
-    }
-
-    internal static void AssertClose(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual, double relative, string context)
-    {
-        double diff = MaxDiff(expected, actual), scale = MaxAbs(expected);
-        Assert.True(diff <= relative * Math.Max(scale, 1e-6), $"{context}: max |diff| {diff:G4} exceeds {relative:G3} x max |expected| {scale:G4}");
-    }
-
-    internal static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double relative, string context)
-    {
-        double diff = MaxDiff(expected, actual), scale = MaxAbs(expected);
-        Assert.True(diff <= relative * Math.Max(scale, 1e-6), $"{context}: max |diff| {diff:G4} exceeds {relative:G3} x max |expected| {scale:G4}");
-    }
-
     /// <summary>
     /// Top-1 agreement of fixed-point logits with float ones. Random weights can produce a near-tie: a different
     /// top-1 is accepted only when its float logit is within twice the observed error of the float maximum.
@@ -534,98 +464,5 @@ public sealed class ResNetTests(ITestOutputHelper output)
         int e = ArgMax(expected), a = ArgMax(actual);
         double gap = expected[e] - expected[a], error = MaxDiff(expected, actual);
         Assert.True(e == a || gap <= 2 * error, $"{context}: top-1 {a} instead of {e}, float gap {gap:G4} is not a near-tie (max |diff| {error:G4})");
-    }
-
-    /// <summary>The EE paper's fidelity on the top-1 softmax confidence: <c>1 - |s1 - s2| / max(s1, s2)</c>.</summary>
-    internal static double Fidelity(ReadOnlySpan<float> reference, ReadOnlySpan<float> actual)
-    {
-        static double Top(ReadOnlySpan<float> l)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            foreach (float v in l)
-            {
-                max = Math.Max(max, v);
-            }
-
-            foreach (float v in l)
-            {
-                sum += Math.Exp(v - max);
-            }
-
-            return 1 / sum;
-        }
-
-        double a = Top(reference), b = Top(actual);
-        return 1 - (Math.Abs(a - b) / Math.Max(a, b));
-    }
-
-    /// <summary>A plain engine that records the range of every value it produces.</summary>
-    private sealed class RangeProbe : Engine<FloatTensor>
-    {
-        private readonly PlainEngine _e = new();
-
-        public double MaxAbs { get; private set; }
-
-        public double MinPoolInput { get; private set; } = double.PositiveInfinity;
-
-        private FloatTensor See(FloatTensor t)
-        {
-            MaxAbs = Math.Max(MaxAbs, ResNetTests.MaxAbs(t.Data));
-            return t;
-        }
-
-        private async ValueTask<FloatTensor> See(ValueTask<FloatTensor> t) => See(await t.ConfigureAwait(false));
-
-        public override TensorShape ShapeOf(FloatTensor x) => x.Shape;
-
-        public override FloatTensor Reshape(FloatTensor x, TensorShape shape) => _e.Reshape(x, shape);
-
-        public override ValueTask<FloatTensor> LinearAsync(FloatTensor x, LinearLayer layer) => See(_e.LinearAsync(x, layer));
-
-        public override FloatTensor Add(FloatTensor a, FloatTensor b) => See(_e.Add(a, b));
-
-        public override FloatTensor AddPublic(FloatTensor x, float[] constants) => See(_e.AddPublic(x, constants));
-
-        public override FloatTensor MultiplyPublic(FloatTensor x, float[] constants) => See(_e.MultiplyPublic(x, constants));
-
-        public override FloatTensor Scale(FloatTensor x, double factor) => See(_e.Scale(x, factor));
-
-        public override FloatTensor Gather(FloatTensor x, int[] index, TensorShape shape, float pad = 0)
-        {
-            if (pad != 0)
-            {
-                foreach (int j in index)
-                {
-                    if (j >= 0)
-                    {
-                        MinPoolInput = Math.Min(MinPoolInput, x.Data[j]);
-                    }
-                }
-            }
-
-            return _e.Gather(x, index, shape, pad);
-        }
-
-        public override FloatTensor Concat(FloatTensor a, FloatTensor b, TensorShape shape) => _e.Concat(a, b, shape);
-
-        public override FloatTensor SumLastAxis(FloatTensor x, TensorShape shape) => See(_e.SumLastAxis(x, shape));
-
-        public override ValueTask<FloatTensor> ReluAsync(FloatTensor x, string label) => See(_e.ReluAsync(x, label));
-
-        public override ValueTask<FloatTensor> SiluAsync(FloatTensor x, string label) => See(_e.SiluAsync(x, label));
-
-        public override ValueTask<FloatTensor> GeluAsync(FloatTensor x, bool tanhApproximation, string label) => See(_e.GeluAsync(x, tanhApproximation, label));
-
-        public override ValueTask<FloatTensor> MultiplyAsync(FloatTensor a, FloatTensor b, string label) => See(_e.MultiplyAsync(a, b, label));
-
-        public override ValueTask<FloatTensor> BatchMatMulAsync(FloatTensor a, FloatTensor b, string label) => See(_e.BatchMatMulAsync(a, b, label));
-
-        public override ValueTask<FloatTensor> SoftmaxAsync(FloatTensor x, bool causal, string label) => See(_e.SoftmaxAsync(x, causal, label));
-
-        public override ValueTask<FloatTensor> RmsNormAsync(FloatTensor x, double epsilon, string label) => See(_e.RmsNormAsync(x, epsilon, label));
-
-        public override ValueTask<FloatTensor> RescaleAsync(FloatTensor x, string label) => See(_e.RescaleAsync(x, label));
-
-        public override ValueTask<FloatTensor> MaxLastAxisAsync(FloatTensor x, TensorShape shape, string label) => See(_e.MaxLastAxisAsync(x, shape, label));
     }
 }

@@ -32,10 +32,10 @@ public sealed class T5FixtureTests(ITestOutputHelper output)
         Assert.Equal(ff, model.Config.FeedForward);
         Assert.Equal(tied, model.Config.TieWordEmbeddings);
         float[] myEncoded = model.ComputeEncoderOutput(input);
-        T5Tests.AssertClose(encoded, myEncoded, 1e-4, $"{name}: encoder output vs PyTorch");
+        ModelAssert.AssertClose(encoded, myEncoded, 1e-4, $"{name}: encoder output vs PyTorch");
         float[] mine = model.ComputeLogits(input, decoder);
-        T5Tests.AssertClose(logits, mine, 1e-4, $"{name}: logits vs PyTorch");
-        output.WriteLine($"{name}: max |diff| encoder {T5Tests.MaxDiff(encoded, myEncoded):G3} (max {T5Tests.MaxAbs(encoded):F3}), logits {T5Tests.MaxDiff(logits, mine):G3} (max {T5Tests.MaxAbs(logits):F3})");
+        ModelAssert.AssertClose(logits, mine, 1e-4, $"{name}: logits vs PyTorch");
+        output.WriteLine($"{name}: max |diff| encoder {ModelAssert.MaxDiff(encoded, myEncoded):G3} (max {ModelAssert.MaxAbs(encoded):F3}), logits {ModelAssert.MaxDiff(logits, mine):G3} (max {ModelAssert.MaxAbs(logits):F3})");
 
         // The cached session, one decoder token at a time, gives the same logits.
         int v = model.Config.VocabSize;
@@ -44,7 +44,7 @@ public sealed class T5FixtureTests(ITestOutputHelper output)
         for (int t = 0; t < decoder.Length; t++)
         {
             float[] step = await s.NextLogitsAsync(decoder.AsMemory(t, 1));
-            T5Tests.AssertClose(logits.AsSpan(t * v, v), step, 1e-4, $"{name}: cached step {t}");
+            ModelAssert.AssertClose(logits.AsSpan(t * v, v), step, 1e-4, $"{name}: cached step {t}");
         }
     }
 
@@ -70,20 +70,20 @@ public sealed class T5FixtureTests(ITestOutputHelper output)
             float[] reference = logits.AsSpan(t * v, v).ToArray();
             float[] e = await ee.NextLogitsAsync(decoder.AsMemory(t, 1));
             float[] h = await hss.NextLogitsAsync(decoder.AsMemory(t, 1));
-            T5Tests.AssertClose(reference, e, 1e-4, $"{name}: EE position {t}");
-            Assert.Equal(T5Tests.ArgMax(reference), T5Tests.ArgMax(e));
-            double diff = T5Tests.MaxDiff(reference, h);
-            fidelity += T5Tests.Fidelity(reference, h);
+            ModelAssert.AssertClose(reference, e, 1e-4, $"{name}: EE position {t}");
+            Assert.Equal(ModelAssert.ArgMax(reference), ModelAssert.ArgMax(e));
+            double diff = ModelAssert.MaxDiff(reference, h);
+            fidelity += ModelAssert.Fidelity(reference, h);
             maxDiff = Math.Max(maxDiff, diff);
-            maxRelative = Math.Max(maxRelative, diff / T5Tests.MaxAbs(reference));
-            output.WriteLine($"  step {t}: max |diff| {diff:G3} (top-2 margin {T5Tests.Margin(reference):G3}), {hss.LastCost}");
-            if (T5Tests.ArgMax(reference) == T5Tests.ArgMax(h))
+            maxRelative = Math.Max(maxRelative, diff / ModelAssert.MaxAbs(reference));
+            output.WriteLine($"  step {t}: max |diff| {diff:G3} (top-2 margin {ModelAssert.Margin(reference):G3}), {hss.LastCost}");
+            if (ModelAssert.ArgMax(reference) == ModelAssert.ArgMax(h))
             {
                 agree++;
             }
             else
             {
-                disagreements.Add($"position {t}: top-2 margin {T5Tests.Margin(reference):G3}");
+                disagreements.Add($"position {t}: top-2 margin {ModelAssert.Margin(reference):G3}");
             }
         }
 

@@ -5,6 +5,8 @@ using HssEe.Models.T5;
 using Xunit;
 using Xunit.Abstractions;
 
+using static HssEe.Models.Tests.ModelAssert;
+
 namespace HssEe.Models.Tests;
 
 public sealed class T5Tests(ITestOutputHelper output)
@@ -293,67 +295,5 @@ public sealed class T5Tests(ITestOutputHelper output)
         }
 
         output.WriteLine($"total {hss.TotalCost}");
-    }
-
-    internal static int ArgMax(ReadOnlySpan<float> logits) => Llama.LlamaGenerator.ArgMax(logits);
-
-    internal static double Margin(ReadOnlySpan<float> logits)
-    {
-        float[] s = logits.ToArray();
-        Array.Sort(s);
-        return s[^1] - s[^2];
-    }
-
-    internal static double MaxAbs(ReadOnlySpan<float> a)
-    {
-        double m = 0;
-        foreach (float v in a)
-        {
-            m = Math.Max(m, Math.Abs(v));
-        }
-
-        return m;
-    }
-
-    internal static double MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double m = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            m = Math.Max(m, Math.Abs(a[i] - b[i]));
-        }
-
-        return m;
-    }
-
-    /// <summary>The EE paper's fidelity on top-1 softmax confidence of one distribution pair.</summary>
-    internal static double Fidelity(ReadOnlySpan<float> reference, ReadOnlySpan<float> actual)
-    {
-        static double Top(ReadOnlySpan<float> l)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            foreach (float v in l)
-            {
-                max = Math.Max(max, v);
-            }
-
-            foreach (float v in l)
-            {
-                sum += Math.Exp(v - max);
-            }
-
-            return 1 / sum;
-        }
-
-        double a = Top(reference), b = Top(actual);
-        return 1 - (Math.Abs(a - b) / Math.Max(a, b));
-    }
-
-    internal static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double relative, string context)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = Math.Max(MaxAbs(expected), 1e-6);
-        double diff = MaxDiff(expected, actual);
-        Assert.True(diff <= relative * scale, $"{context}: max |diff| {diff:G4} exceeds {relative:G3} x max |expected| {scale:G4}");
     }
 }

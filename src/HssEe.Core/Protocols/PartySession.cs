@@ -317,7 +317,8 @@ public sealed class PartySession : IDisposable
     }
 
     /// <summary>The planned truncation, rounding to nearest: party A first adds half of the dropped unit.</summary>
-    private async Task<Share> TruncateRoundedAsync(Share x, CancellationToken cancellationToken)
+    /// <summary>The planned truncation, rounding to nearest: half of the dropped unit is added (by party A) first.</summary>
+    internal async Task<Share> TruncateRoundedAsync(Share x, CancellationToken cancellationToken)
     {
         if (_next >= _plan.Steps.Length || _plan.Steps[_next].Kind != OperationKind.Truncate)
         {

@@ -395,23 +395,9 @@ internal sealed class HssEngine : Engine<SecretTensor>
             return new SecretTensor(x.Shape, F, null);
         }
 
-        // Round to nearest: party A adds half of the dropped unit first (a floor would bias every
-        // element by -2^-(f+1), and the biases add up along sums and the residual stream).
-        Share input = x.Share!;
-        if (Party == Party.A)
-        {
-            var rounded = input.Value.Clone();
-            ulong half = 1UL << (x.Bits - F - 1);
-            Span<ulong> r = rounded.Span;
-            for (int i = 0; i < r.Length; i++)
-            {
-                r[i] += half;
-            }
-
-            input = new Share(Party, rounded, x.Bits);
-        }
-
-        return Wrap(await _session!.TruncateAsync(input, _cancellationToken).ConfigureAwait(false));
+        // Round to nearest (a floor would bias every element by -2^-(f+1), and the biases add up along
+        // sums and the residual stream).
+        return Wrap(await _session!.TruncateRoundedAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
     }
 
     private static SecretTensor Wrap(Share s) => new(s.Shape, s.FractionalBits, s);

@@ -22,6 +22,9 @@ internal sealed class RangeProbe : Engine<FloatTensor>
 
     public double MaxMeanSquare { get; private set; }
 
+    /// <summary>The smallest value read by a padded gather (max-pool windows): must stay above the pad value.</summary>
+    public double MinPoolInput { get; private set; } = double.PositiveInfinity;
+
     public override string ToString() =>
         $"max |value| {MaxAbs:G4}, max |softmax input| {MaxSoftmaxInput:G4} (limit 32), max |spline input| {MaxSplineInput:G4}, norm mean squares [{MinMeanSquare:G4}, {MaxMeanSquare:G4}] (limit [1/64, 1024])";
 
@@ -53,7 +56,21 @@ internal sealed class RangeProbe : Engine<FloatTensor>
 
     public override FloatTensor Scale(FloatTensor x, double factor) => See(_e.Scale(x, factor));
 
-    public override FloatTensor Gather(FloatTensor x, int[] index, TensorShape shape, float pad = 0) => _e.Gather(x, index, shape, pad);
+    public override FloatTensor Gather(FloatTensor x, int[] index, TensorShape shape, float pad = 0)
+    {
+        if (pad != 0)
+        {
+            foreach (int j in index)
+            {
+                if (j >= 0)
+                {
+                    MinPoolInput = Math.Min(MinPoolInput, x.Data[j]);
+                }
+            }
+        }
+
+        return _e.Gather(x, index, shape, pad);
+    }
 
     public override FloatTensor Concat(FloatTensor a, FloatTensor b, TensorShape shape) => _e.Concat(a, b, shape);
 

@@ -75,7 +75,7 @@ public sealed class LlamaModel
         ArgumentNullException.ThrowIfNull(weights);
         config.Validate();
         int d = config.HiddenSize, hd = config.HeadDimension, ff = config.IntermediateSize;
-        float[] embedding = Read(weights, "model.embed_tokens.weight", config.VocabSize, d);
+        float[] embedding = ModelWeights.Read(weights, "model.embed_tokens.weight", config.VocabSize, d);
         float[] headSource = config.TieWordEmbeddings ? (float[])embedding.Clone() : embedding;
         double rms = Math.Sqrt(System.Numerics.Tensors.TensorPrimitives.SumOfSquares<float>(embedding) / embedding.Length);
         float scale = rms > 0 ? (float)Math.Pow(2, Math.Clamp(Math.Ceiling(Math.Log2(0.25 / rms)), 0, 8)) : 1;
@@ -85,15 +85,15 @@ public sealed class LlamaModel
         for (int i = 0; i < layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
-            float[] g1 = Read(weights, p + "input_layernorm.weight", d);
-            float[] g2 = Read(weights, p + "post_attention_layernorm.weight", d);
-            var q = new LinearLayer($"L{i}.q", config.Heads * hd, d, Read(weights, p + "self_attn.q_proj.weight", config.Heads * hd, d));
-            var k = new LinearLayer($"L{i}.k", config.KeyValueHeads * hd, d, Read(weights, p + "self_attn.k_proj.weight", config.KeyValueHeads * hd, d));
-            var v = new LinearLayer($"L{i}.v", config.KeyValueHeads * hd, d, Read(weights, p + "self_attn.v_proj.weight", config.KeyValueHeads * hd, d));
-            var o = new LinearLayer($"L{i}.o", d, config.Heads * hd, Read(weights, p + "self_attn.o_proj.weight", d, config.Heads * hd));
-            var gate = new LinearLayer($"L{i}.gate", ff, d, Read(weights, p + "mlp.gate_proj.weight", ff, d));
-            var up = new LinearLayer($"L{i}.up", ff, d, Read(weights, p + "mlp.up_proj.weight", ff, d));
-            var down = new LinearLayer($"L{i}.down", d, ff, Read(weights, p + "mlp.down_proj.weight", d, ff));
+            float[] g1 = ModelWeights.Read(weights, p + "input_layernorm.weight", d);
+            float[] g2 = ModelWeights.Read(weights, p + "post_attention_layernorm.weight", d);
+            var q = new LinearLayer($"L{i}.q", config.Heads * hd, d, ModelWeights.Read(weights, p + "self_attn.q_proj.weight", config.Heads * hd, d));
+            var k = new LinearLayer($"L{i}.k", config.KeyValueHeads * hd, d, ModelWeights.Read(weights, p + "self_attn.k_proj.weight", config.KeyValueHeads * hd, d));
+            var v = new LinearLayer($"L{i}.v", config.KeyValueHeads * hd, d, ModelWeights.Read(weights, p + "self_attn.v_proj.weight", config.KeyValueHeads * hd, d));
+            var o = new LinearLayer($"L{i}.o", d, config.Heads * hd, ModelWeights.Read(weights, p + "self_attn.o_proj.weight", d, config.Heads * hd));
+            var gate = new LinearLayer($"L{i}.gate", ff, d, ModelWeights.Read(weights, p + "mlp.gate_proj.weight", ff, d));
+            var up = new LinearLayer($"L{i}.up", ff, d, ModelWeights.Read(weights, p + "mlp.up_proj.weight", ff, d));
+            var down = new LinearLayer($"L{i}.down", d, ff, ModelWeights.Read(weights, p + "mlp.down_proj.weight", d, ff));
             q.ScaleInputs(g1);
             System.Numerics.Tensors.TensorPrimitives.Multiply(q.Weight, qScale, q.Weight);
             k.ScaleInputs(g1);
@@ -107,9 +107,9 @@ public sealed class LlamaModel
 
         float[] headWeight = config.TieWordEmbeddings || !weights.Contains("lm_head.weight")
             ? (config.TieWordEmbeddings ? headSource : throw new KeyNotFoundException("Tensor 'lm_head.weight' is missing and tie_word_embeddings is false."))
-            : Read(weights, "lm_head.weight", config.VocabSize, d);
+            : ModelWeights.Read(weights, "lm_head.weight", config.VocabSize, d);
         var head = new LinearLayer("lm_head", config.VocabSize, d, headWeight);
-        head.ScaleInputs(Read(weights, "model.norm.weight", d));
+        head.ScaleInputs(ModelWeights.Read(weights, "model.norm.weight", d));
         return new LlamaModel(config, embedding, layers, head, encrypted: false, scale);
     }
 
@@ -158,7 +158,7 @@ public sealed class LlamaModel
             throw new InvalidOperationException("The model is already EE-encrypted.");
         }
 
-        CheckKey(key);
+        ModelWeights.CheckKey(key, CreateEeKeySpec(Config, key.Spec.TryGetBoundary("hidden", out EeBoundary? hb) ? hb.Kind : EeTransformKind.Orthogonal), "LLaMA");
         int g = Config.Heads / Config.KeyValueHeads;
         float[] embedding = (float[])Embedding.Clone();
         key.EncryptEmbeddingTable(embedding, "vocab", "hidden");
@@ -230,10 +230,10 @@ public sealed class LlamaModel
         int hd = c.HeadDimension, h = c.Heads, kvh = c.KeyValueHeads;
         (float[] cosQ, float[] sinQ, int[] rotQ) = Rope(start, n, h);
         (float[] cosK, float[] sinK, int[] rotK) = Rope(start, n, kvh);
-        int[] qHeads = SplitHeads(n, h, hd);
-        int[] kT = KeysTransposed(total, h, kvh, hd);
-        int[] vHeads = ValuesByHead(total, h, kvh, hd);
-        int[] merge = MergeHeads(n, h, hd);
+        int[] qHeads = HeadLayout.Split(n, h, hd);
+        int[] kT = HeadLayout.Transposed(total, h, kvh, hd);
+        int[] vHeads = HeadLayout.ByHead(total, h, kvh, hd);
+        int[] merge = HeadLayout.Merge(n, h, hd);
         for (int i = 0; i < Layers.Length; i++)
         {
             LlamaLayer l = Layers[i];
@@ -293,15 +293,19 @@ public sealed class LlamaModel
         var cos = new float[n * width];
         var sin = new float[n * width];
         var rot = new int[n * width];
+        // Hugging Face computes inv_freq and the angles in float32.
+        var invFreq = new float[half];
+        for (int fi = 0; fi < half; fi++)
+        {
+            invFreq[fi] = (float)(1.0 / Math.Pow(Config.RopeTheta, 2.0 * fi / hd));
+        }
+
         for (int t = 0; t < n; t++)
         {
-            // Hugging Face computes inv_freq and the angles in float32.
             float pos = start + t;
             for (int j = 0; j < hd; j++)
             {
-                int fi = j % half;
-                float invFreq = (float)(1.0 / Math.Pow(Config.RopeTheta, 2.0 * fi / hd));
-                float angle = pos * invFreq;
+                float angle = pos * invFreq[j % half];
                 float cj = MathF.Cos(angle), sj = MathF.Sin(angle);
                 for (int hh = 0; hh < heads; hh++)
                 {
@@ -314,101 +318,6 @@ public sealed class LlamaModel
         }
 
         return (cos, sin, rot);
-    }
-
-    private static int[] SplitHeads(int n, int h, int hd)
-    {
-        var idx = new int[h * n * hd];
-        for (int hh = 0; hh < h; hh++)
-        {
-            for (int t = 0; t < n; t++)
-            {
-                for (int j = 0; j < hd; j++)
-                {
-                    idx[(((hh * n) + t) * hd) + j] = (t * h * hd) + (hh * hd) + j;
-                }
-            }
-        }
-
-        return idx;
-    }
-
-    private static int[] KeysTransposed(int total, int h, int kvh, int hd)
-    {
-        int g = h / kvh;
-        var idx = new int[h * hd * total];
-        for (int hh = 0; hh < h; hh++)
-        {
-            int kvHead = hh / g;
-            for (int j = 0; j < hd; j++)
-            {
-                for (int t = 0; t < total; t++)
-                {
-                    idx[(((hh * hd) + j) * total) + t] = (t * kvh * hd) + (kvHead * hd) + j;
-                }
-            }
-        }
-
-        return idx;
-    }
-
-    private static int[] ValuesByHead(int total, int h, int kvh, int hd)
-    {
-        int g = h / kvh;
-        var idx = new int[h * total * hd];
-        for (int hh = 0; hh < h; hh++)
-        {
-            int kvHead = hh / g;
-            for (int t = 0; t < total; t++)
-            {
-                for (int j = 0; j < hd; j++)
-                {
-                    idx[(((hh * total) + t) * hd) + j] = (t * kvh * hd) + (kvHead * hd) + j;
-                }
-            }
-        }
-
-        return idx;
-    }
-
-    private static int[] MergeHeads(int n, int h, int hd)
-    {
-        var idx = new int[n * h * hd];
-        for (int t = 0; t < n; t++)
-        {
-            for (int hh = 0; hh < h; hh++)
-            {
-                for (int j = 0; j < hd; j++)
-                {
-                    idx[(t * h * hd) + (hh * hd) + j] = (((hh * n) + t) * hd) + j;
-                }
-            }
-        }
-
-        return idx;
-    }
-
-    private void CheckKey(EeKey key)
-    {
-        EeKeySpec expected = CreateEeKeySpec(Config, key.Spec.TryGetBoundary("hidden", out EeBoundary? hb) ? hb.Kind : EeTransformKind.Orthogonal);
-        foreach (EeBoundary b in expected)
-        {
-            if (!key.Spec.TryGetBoundary(b.Name, out EeBoundary? actual) || !actual.Equals(b))
-            {
-                throw new ArgumentException($"The EE key does not fit this LLaMA: boundary '{b.Name}' should be {b}, the key has {(actual is null ? "none" : actual.ToString())}.", nameof(key));
-            }
-        }
-    }
-
-    internal static float[] Read(IWeightSource weights, string name, params int[] shape)
-    {
-        IReadOnlyList<int> actual = weights.GetShape(name);
-        if (!actual.SequenceEqual(shape))
-        {
-            throw new FormatException($"Tensor '{name}' has shape [{string.Join(", ", actual)}], expected [{string.Join(", ", shape)}].");
-        }
-
-        return weights.ReadSingle(name);
     }
 }
 

@@ -125,8 +125,8 @@ public sealed class ResNetModel
             "fc",
             config.NumClasses,
             config.FeatureCount,
-            Read(weights, "fc.weight", config.NumClasses, config.FeatureCount),
-            Read(weights, "fc.bias", config.NumClasses));
+            ModelWeights.Read(weights, "fc.weight", config.NumClasses, config.FeatureCount),
+            ModelWeights.Read(weights, "fc.bias", config.NumClasses));
         return new ResNetModel(config, stem, stages, fc, encrypted: false);
     }
 
@@ -187,7 +187,7 @@ public sealed class ResNetModel
             throw new InvalidOperationException("The model is already EE-encrypted.");
         }
 
-        CheckKey(key);
+        ModelWeights.CheckKey(key, CreateEeKeySpec(Config), "ResNet");
         ResNetConfig c = Config;
         ResNetConv stem = EncryptConv(key, Stem, StreamBoundary(c, 0), InputBoundary);
         var stages = new ResNetBlock[4][];
@@ -414,26 +414,15 @@ public sealed class ResNetModel
         return conv with { Layer = layer };
     }
 
-    private void CheckKey(EeKey key)
-    {
-        foreach (EeBoundary b in CreateEeKeySpec(Config))
-        {
-            if (!key.Spec.TryGetBoundary(b.Name, out EeBoundary? actual) || !actual.Equals(b))
-            {
-                throw new ArgumentException($"The EE key does not fit this ResNet: boundary '{b.Name}' should be {b}, the key has {(actual is null ? "none" : actual.ToString())}.", nameof(key));
-            }
-        }
-    }
-
     /// <summary>Reads a bias-free convolution and the batch norm after it, and folds the norm into weight and bias.</summary>
     private static ResNetConv ReadConv(IWeightSource weights, string conv, string bn, int outChannels, int inChannels, int kernel, int stride, int padding)
     {
         int fan = inChannels * kernel * kernel;
-        float[] w = Read(weights, conv + ".weight", outChannels, inChannels, kernel, kernel);
-        float[] gamma = Read(weights, bn + ".weight", outChannels);
-        float[] beta = Read(weights, bn + ".bias", outChannels);
-        float[] mean = Read(weights, bn + ".running_mean", outChannels);
-        float[] variance = Read(weights, bn + ".running_var", outChannels);
+        float[] w = ModelWeights.Read(weights, conv + ".weight", outChannels, inChannels, kernel, kernel);
+        float[] gamma = ModelWeights.Read(weights, bn + ".weight", outChannels);
+        float[] beta = ModelWeights.Read(weights, bn + ".bias", outChannels);
+        float[] mean = ModelWeights.Read(weights, bn + ".running_mean", outChannels);
+        float[] variance = ModelWeights.Read(weights, bn + ".running_var", outChannels);
         var bias = new float[outChannels];
         for (int o = 0; o < outChannels; o++)
         {
@@ -453,17 +442,6 @@ public sealed class ResNetModel
         }
 
         return new ResNetConv(new LinearLayer(conv, outChannels, fan, w, bias), inChannels, kernel, stride, padding);
-    }
-
-    private static float[] Read(IWeightSource weights, string name, params int[] shape)
-    {
-        IReadOnlyList<int> actual = weights.GetShape(name);
-        if (!actual.SequenceEqual(shape))
-        {
-            throw new FormatException($"Tensor '{name}' has shape [{string.Join(", ", actual)}], expected [{string.Join(", ", shape)}].");
-        }
-
-        return weights.ReadSingle(name);
     }
 }
 

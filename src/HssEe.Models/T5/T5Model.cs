@@ -89,37 +89,37 @@ public sealed class T5Model
         ArgumentNullException.ThrowIfNull(weights);
         config.Validate();
         int d = config.ModelDimension, h = config.Heads, buckets = config.RelativeAttentionBuckets;
-        float[] embedding = Read(weights, "shared.weight", config.VocabSize, d);
+        float[] embedding = ModelWeights.Read(weights, "shared.weight", config.VocabSize, d);
 
-        float[] encoderBias = Read(weights, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", buckets, h);
+        float[] encoderBias = ModelWeights.Read(weights, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", buckets, h);
         var encoder = new T5EncoderLayer[config.EncoderLayers];
         for (int i = 0; i < encoder.Length; i++)
         {
             string p = $"encoder.block.{i}.";
             T5Attention self = ReadAttention(weights, config, p + "layer.0.SelfAttention.", $"enc.L{i}.self");
-            float[] g0 = Read(weights, p + "layer.0.layer_norm.weight", d);
+            float[] g0 = ModelWeights.Read(weights, p + "layer.0.layer_norm.weight", d);
             self.ScaleQueryInputs(g0);
             self.ScaleKeyValueInputs(g0);
             T5FeedForward ff = ReadFeedForward(weights, config, p + "layer.1.DenseReluDense.", $"enc.L{i}.ff");
-            ff.ScaleInputs(Read(weights, p + "layer.1.layer_norm.weight", d));
+            ff.ScaleInputs(ModelWeights.Read(weights, p + "layer.1.layer_norm.weight", d));
             encoder[i] = new T5EncoderLayer(self, ff, encoderBias);
         }
 
-        float[] encoderFinal = Read(weights, "encoder.final_layer_norm.weight", d);
-        float[] decoderBias = Read(weights, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", buckets, h);
+        float[] encoderFinal = ModelWeights.Read(weights, "encoder.final_layer_norm.weight", d);
+        float[] decoderBias = ModelWeights.Read(weights, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", buckets, h);
         var decoder = new T5DecoderLayer[config.DecoderLayers];
         for (int i = 0; i < decoder.Length; i++)
         {
             string p = $"decoder.block.{i}.";
             T5Attention self = ReadAttention(weights, config, p + "layer.0.SelfAttention.", $"dec.L{i}.self");
-            float[] g0 = Read(weights, p + "layer.0.layer_norm.weight", d);
+            float[] g0 = ModelWeights.Read(weights, p + "layer.0.layer_norm.weight", d);
             self.ScaleQueryInputs(g0);
             self.ScaleKeyValueInputs(g0);
             T5Attention cross = ReadAttention(weights, config, p + "layer.1.EncDecAttention.", $"dec.L{i}.cross");
-            cross.ScaleQueryInputs(Read(weights, p + "layer.1.layer_norm.weight", d));
+            cross.ScaleQueryInputs(ModelWeights.Read(weights, p + "layer.1.layer_norm.weight", d));
             cross.ScaleKeyValueInputs(encoderFinal);
             T5FeedForward ff = ReadFeedForward(weights, config, p + "layer.2.DenseReluDense.", $"dec.L{i}.ff");
-            ff.ScaleInputs(Read(weights, p + "layer.2.layer_norm.weight", d));
+            ff.ScaleInputs(ModelWeights.Read(weights, p + "layer.2.layer_norm.weight", d));
             decoder[i] = new T5DecoderLayer(self, cross, ff, decoderBias);
         }
 
@@ -132,12 +132,12 @@ public sealed class T5Model
         else
         {
             headWeight = weights.Contains("lm_head.weight")
-                ? Read(weights, "lm_head.weight", config.VocabSize, d)
+                ? ModelWeights.Read(weights, "lm_head.weight", config.VocabSize, d)
                 : throw new KeyNotFoundException("Tensor 'lm_head.weight' is missing and tie_word_embeddings is false.");
         }
 
         var head = new LinearLayer("lm_head", config.VocabSize, d, headWeight);
-        head.ScaleInputs(Read(weights, "decoder.final_layer_norm.weight", d));
+        head.ScaleInputs(ModelWeights.Read(weights, "decoder.final_layer_norm.weight", d));
         return new T5Model(config, embedding, encoder, decoder, head, encoderFinal, encrypted: false);
     }
 
@@ -203,7 +203,7 @@ public sealed class T5Model
             throw new InvalidOperationException("The model is already EE-encrypted.");
         }
 
-        CheckKey(key);
+        ModelWeights.CheckKey(key, CreateEeKeySpec(Config, key.Spec.TryGetBoundary("hidden", out EeBoundary? hb) ? hb.Kind : EeTransformKind.Orthogonal), "T5");
         float[] embedding = (float[])Embedding.Clone();
         key.EncryptEmbeddingTable(embedding, "vocab", "hidden");
         var encoder = new T5EncoderLayer[Encoder.Length];
@@ -337,7 +337,7 @@ public sealed class T5Model
     {
         T5Config c = Config;
         int s = e.ShapeOf(x)[0], h = c.Heads, dkv = c.KeyValueDimension;
-        int[] kT = KeysTransposed(s, h, dkv), vHeads = ValuesByHead(s, h, dkv);
+        int[] kT = HeadLayout.Transposed(s, h, h, dkv), vHeads = HeadLayout.ByHead(s, h, h, dkv);
         var bias = new BiasMemo(this, bidirectional: true);
         for (int i = 0; i < Encoder.Length; i++)
         {
@@ -362,7 +362,7 @@ public sealed class T5Model
         where T : class
     {
         int s = e.ShapeOf(encoded)[0], h = Config.Heads, dkv = Config.KeyValueDimension;
-        int[] kT = KeysTransposed(s, h, dkv), vHeads = ValuesByHead(s, h, dkv);
+        int[] kT = HeadLayout.Transposed(s, h, h, dkv), vHeads = HeadLayout.ByHead(s, h, h, dkv);
         var cache = new T5DecoderCache<T>(Decoder.Length, s);
         for (int i = 0; i < Decoder.Length; i++)
         {
@@ -386,7 +386,7 @@ public sealed class T5Model
         T5Config c = Config;
         int n = e.ShapeOf(y)[0], start = cache.Length, total = start + n, s = cache.EncoderLength;
         int h = c.Heads, dkv = c.KeyValueDimension, inner = c.InnerDimension;
-        int[] kT = KeysTransposed(total, h, dkv), vHeads = ValuesByHead(total, h, dkv);
+        int[] kT = HeadLayout.Transposed(total, h, h, dkv), vHeads = HeadLayout.ByHead(total, h, h, dkv);
         var bias = new BiasMemo(this, bidirectional: false);
         for (int i = 0; i < Decoder.Length; i++)
         {
@@ -432,7 +432,7 @@ public sealed class T5Model
         where T : class
     {
         int h = Config.Heads, dkv = Config.KeyValueDimension;
-        T qh = e.Gather(q, SplitHeads(n, h, dkv), new TensorShape(h, n, dkv));
+        T qh = e.Gather(q, HeadLayout.Split(n, h, dkv), new TensorShape(h, n, dkv));
         T scores = await e.BatchMatMulAsync(qh, keys, $"{label}.scores").ConfigureAwait(false);
         if (bias is not null)
         {
@@ -441,7 +441,7 @@ public sealed class T5Model
 
         T probs = await e.SoftmaxAsync(scores, causal, $"{label}.softmax").ConfigureAwait(false);
         T ctx = await e.BatchMatMulAsync(probs, values, $"{label}.context").ConfigureAwait(false);
-        return e.Gather(ctx, MergeHeads(n, h, dkv), new TensorShape(n, h * dkv));
+        return e.Gather(ctx, HeadLayout.Merge(n, h, dkv), new TensorShape(n, h * dkv));
     }
 
     /// <summary>The residual feed-forward sub-layer: <c>x + FFN(norm(x))</c>.</summary>
@@ -527,106 +527,26 @@ public sealed class T5Model
         return permuted;
     }
 
-    private void CheckKey(EeKey key)
-    {
-        EeKeySpec expected = CreateEeKeySpec(Config, key.Spec.TryGetBoundary("hidden", out EeBoundary? hb) ? hb.Kind : EeTransformKind.Orthogonal);
-        foreach (EeBoundary b in expected)
-        {
-            if (!key.Spec.TryGetBoundary(b.Name, out EeBoundary? actual) || !actual.Equals(b))
-            {
-                throw new ArgumentException($"The EE key does not fit this T5: boundary '{b.Name}' should be {b}, the key has {(actual is null ? "none" : actual.ToString())}.", nameof(key));
-            }
-        }
-    }
-
     private static T5Attention ReadAttention(IWeightSource weights, T5Config c, string prefix, string name)
     {
         int d = c.ModelDimension, inner = c.InnerDimension;
         return new T5Attention(
-            new LinearLayer($"{name}.q", inner, d, Read(weights, prefix + "q.weight", inner, d)),
-            new LinearLayer($"{name}.k", inner, d, Read(weights, prefix + "k.weight", inner, d)),
-            new LinearLayer($"{name}.v", inner, d, Read(weights, prefix + "v.weight", inner, d)),
-            new LinearLayer($"{name}.o", d, inner, Read(weights, prefix + "o.weight", d, inner)));
+            new LinearLayer($"{name}.q", inner, d, ModelWeights.Read(weights, prefix + "q.weight", inner, d)),
+            new LinearLayer($"{name}.k", inner, d, ModelWeights.Read(weights, prefix + "k.weight", inner, d)),
+            new LinearLayer($"{name}.v", inner, d, ModelWeights.Read(weights, prefix + "v.weight", inner, d)),
+            new LinearLayer($"{name}.o", d, inner, ModelWeights.Read(weights, prefix + "o.weight", d, inner)));
     }
 
     private static T5FeedForward ReadFeedForward(IWeightSource weights, T5Config c, string prefix, string name)
     {
         int d = c.ModelDimension, ff = c.FeedForwardDimension;
-        var wo = new LinearLayer($"{name}.wo", d, ff, Read(weights, prefix + "wo.weight", d, ff));
+        var wo = new LinearLayer($"{name}.wo", d, ff, ModelWeights.Read(weights, prefix + "wo.weight", d, ff));
         return c.FeedForward == T5FeedForwardKind.Relu
-            ? new T5FeedForward(new LinearLayer($"{name}.wi", ff, d, Read(weights, prefix + "wi.weight", ff, d)), null, wo)
+            ? new T5FeedForward(new LinearLayer($"{name}.wi", ff, d, ModelWeights.Read(weights, prefix + "wi.weight", ff, d)), null, wo)
             : new T5FeedForward(
-                new LinearLayer($"{name}.wi_0", ff, d, Read(weights, prefix + "wi_0.weight", ff, d)),
-                new LinearLayer($"{name}.wi_1", ff, d, Read(weights, prefix + "wi_1.weight", ff, d)),
+                new LinearLayer($"{name}.wi_0", ff, d, ModelWeights.Read(weights, prefix + "wi_0.weight", ff, d)),
+                new LinearLayer($"{name}.wi_1", ff, d, ModelWeights.Read(weights, prefix + "wi_1.weight", ff, d)),
                 wo);
-    }
-
-    private static float[] Read(IWeightSource weights, string name, params int[] shape)
-    {
-        IReadOnlyList<int> actual = weights.GetShape(name);
-        if (!actual.SequenceEqual(shape))
-        {
-            throw new FormatException($"Tensor '{name}' has shape [{string.Join(", ", actual)}], expected [{string.Join(", ", shape)}].");
-        }
-
-        return weights.ReadSingle(name);
-    }
-
-    /// <summary><c>[n, H * dkv] -&gt; [H, n, dkv]</c>.</summary>
-    private static int[] SplitHeads(int n, int h, int dkv)
-    {
-        var idx = new int[h * n * dkv];
-        for (int hh = 0; hh < h; hh++)
-        {
-            for (int t = 0; t < n; t++)
-            {
-                for (int j = 0; j < dkv; j++)
-                {
-                    idx[(((hh * n) + t) * dkv) + j] = (t * h * dkv) + (hh * dkv) + j;
-                }
-            }
-        }
-
-        return idx;
-    }
-
-    /// <summary><c>[k, H * dkv] -&gt; [H, dkv, k]</c>.</summary>
-    private static int[] KeysTransposed(int k, int h, int dkv)
-    {
-        var idx = new int[h * dkv * k];
-        for (int hh = 0; hh < h; hh++)
-        {
-            for (int j = 0; j < dkv; j++)
-            {
-                for (int t = 0; t < k; t++)
-                {
-                    idx[(((hh * dkv) + j) * k) + t] = (t * h * dkv) + (hh * dkv) + j;
-                }
-            }
-        }
-
-        return idx;
-    }
-
-    /// <summary><c>[k, H * dkv] -&gt; [H, k, dkv]</c> (the same re-indexing as <see cref="SplitHeads"/>).</summary>
-    private static int[] ValuesByHead(int k, int h, int dkv) => SplitHeads(k, h, dkv);
-
-    /// <summary><c>[H, n, dkv] -&gt; [n, H * dkv]</c>.</summary>
-    private static int[] MergeHeads(int n, int h, int dkv)
-    {
-        var idx = new int[n * h * dkv];
-        for (int t = 0; t < n; t++)
-        {
-            for (int hh = 0; hh < h; hh++)
-            {
-                for (int j = 0; j < dkv; j++)
-                {
-                    idx[(t * h * dkv) + (hh * dkv) + j] = (((hh * n) + t) * dkv) + j;
-                }
-            }
-        }
-
-        return idx;
     }
 
     /// <summary>Position biases of one forward pass, computed once per distinct table (the plain model shares one table per stack).</summary>
