@@ -28,6 +28,9 @@ internal static class FixedKeyAes
     /// <summary>True when the hash runs on AES-NI in this process.</summary>
     public static bool UsesAesNi => Hardware.UsesAesNi;
 
+    /// <summary>The expanded round keys of the fixed key (public), for kernels that inline the AES-NI rounds.</summary>
+    public static ReadOnlySpan<Vector128<byte>> RoundKeys => Hardware.RoundKeys;
+
     /// <summary>Applies H(x) = AES_k(sigma(x)) XOR sigma(x) to every block in place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void HashInPlace(Span<Vector128<byte>> blocks) => Hardware.HashInPlace(blocks);

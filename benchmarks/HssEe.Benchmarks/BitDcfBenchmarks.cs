@@ -1,0 +1,100 @@
+using System.Runtime.Intrinsics;
+using BenchmarkDotNet.Attributes;
+using HssEe.Fss;
+using HssEe.Randomness;
+using HssEe.Sharing;
+
+namespace HssEe.Benchmarks;
+
+/// <summary>
+/// The one-bit comparison DCF (the key of the sign, ReLU and comparison gates): batched evaluation of
+/// 2^16 keys, one point each, at n = 63, 40, 31 and 15, time per key (<c>OperationsPerInvoke = 65 536</c>),
+/// against its AES bound <b>in the same run</b>: <see cref="AesBound"/> pushes exactly the AES blocks one
+/// evaluation needs (d + 1 = n - 6 per key) through the 8-way AES-NI loop on the same number of threads,
+/// so the Ratio column is (evaluation time) / (bound time) and the fraction of the bound is 1 / Ratio.
+/// <c>Threads = 0</c> means all processors. Key generation per pair is reported beside it.
+/// </summary>
+[Config(typeof(Config))]
+public class BitDcfBenchmarks
+{
+    /// <summary>Keys per batch.</summary>
+    public const int Keys = 1 << 16;
+
+    private byte[] _keysA = [];
+    private byte[] _keysB = [];
+    private ulong[] _alphas = [];
+    private ulong[] _points = [];
+    private byte[] _outputs = [];
+    private Vector128<byte>[][] _blocks = [];
+    private AesPrg _prg = null!;
+
+    /// <summary>Input bits n.</summary>
+    [Params(63, 40, 31, 15)]
+    public int N { get; set; } = 31;
+
+    /// <summary>Threads; 0 means all processors.</summary>
+    [Params(0, 1)]
+    public int Threads { get; set; }
+
+    private int Degree => Threads == 0 ? Environment.ProcessorCount : Threads;
+
+    /// <summary>Makes the keys, points and the bound's buffers.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        _prg = AesPrg.CreateDeterministicForTesting(new byte[16]);
+        ulong mask = N == 64 ? ulong.MaxValue : (1UL << N) - 1;
+        _alphas = new ulong[Keys];
+        _points = new ulong[Keys];
+        _prg.Fill(_alphas);
+        _prg.Fill(_points);
+        for (int i = 0; i < Keys; i++)
+        {
+            _alphas[i] &= mask;
+            _points[i] &= mask;
+        }
+
+        _keysA = new byte[BitDcf.BatchBytes(N, Keys)];
+        _keysB = new byte[_keysA.Length];
+        _outputs = new byte[Keys];
+        BitDcf.Generate(N, _alphas, _prg, _keysA, _keysB);
+
+        // The bound: (d + 1) blocks per key, split over the threads, hashed in 64-block (L1) batches.
+        int perThread = Keys * (BitDcf.Depth(N) + 1) / Degree;
+        _blocks = new Vector128<byte>[Degree][];
+        for (int t = 0; t < Degree; t++)
+        {
+            _blocks[t] = new Vector128<byte>[64];
+        }
+
+        BlocksPerThread = perThread;
+    }
+
+    private int BlocksPerThread { get; set; }
+
+    /// <summary>Disposes the PRG.</summary>
+    [GlobalCleanup]
+    public void Cleanup() => _prg.Dispose();
+
+    /// <summary>The AES bound: the evaluation's AES blocks (fixed-key hash, AES-NI, 8 in flight), per key.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Keys)]
+    public void AesBound()
+    {
+        Parallel.For(0, Degree, new ParallelOptions { MaxDegreeOfParallelism = Degree }, t =>
+        {
+            Vector128<byte>[] buffer = _blocks[t];
+            for (int done = 0; done < BlocksPerThread; done += buffer.Length)
+            {
+                FixedKeyAes.HashInPlace(buffer);
+            }
+        });
+    }
+
+    /// <summary>One party: key i at point i for 2^16 keys, time per key.</summary>
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public void Evaluate() => BitDcf.Evaluate(N, Party.A, _keysA, _points, _outputs, Degree);
+
+    /// <summary>Dealer: one key pair, time per pair.</summary>
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public void KeyGeneration() => BitDcf.Generate(N, _alphas, _prg, _keysA, _keysB);
+}

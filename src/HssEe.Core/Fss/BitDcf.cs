@@ -1,0 +1,481 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Security.Cryptography;
+using HssEe.Randomness;
+using HssEe.Sharing;
+using System.Runtime.Intrinsics.X86;
+using X86Aes = System.Runtime.Intrinsics.X86.Aes;
+
+namespace HssEe.Fss;
+
+/// <summary>
+/// Comparison DCF with a one-bit output: keys for f(x) = 1{x &lt; alpha} over n-bit inputs whose two
+/// evaluations XOR to f(x) (BCG+21's DCF over the group Z_2, with early termination).
+/// </summary>
+/// <remarks>
+/// <para><b>Construction.</b> A GGM tree of depth d = n - nu with nu = min(n, 7): at each level the
+/// evaluator expands only the child it walks to, with one block H(s XOR side) of the fixed-key
+/// MMO^sigma hash; bit 0 of that block is the child's control bit t, bit 1 its value bit v, and the
+/// block with bits 0..2 cleared is the child seed (125 bits). The correction word of a level is one
+/// 16-byte block: the seed correction (bits 3..127), the left and right control-bit corrections
+/// (bits 0 and 1) and the value correction (bit 2). After d levels the remaining nu input bits index
+/// a 2^nu-bit leaf H(s XOR 2) corrected by the 16-byte leaf word, so the last 7 levels cost one
+/// hash instead of seven.</para>
+/// <para><b>Key size</b> (per party and key): 16 (root seed) + 16 d + 16 (leaf) = 16 (n - nu + 2)
+/// bytes; for n = 15, 31, 63 that is 160, 416 and 928 bytes. BCG+21's formula for a 1-bit output,
+/// n (lambda + 3) + lambda + 1 bits, gives 262, 524 and 1024 bytes.</para>
+/// <para><b>Evaluation cost</b>: d + 1 AES blocks per key (9, 25 and 57 for n = 15, 31, 63),
+/// eight keys interleaved so that eight independent AES-NI chains are in flight.</para>
+/// <para><b>Batch layout</b>: keys are stored in blocks of 16 (the last block padded with keys for
+/// alpha = 0), level-major inside a block: the 16 root seeds, then the 16 level-0 correction words, and
+/// so on, ending with the 16 leaf words. Evaluation then reads the key material strictly sequentially.
+/// In the hashed child blocks the control bit sits at bit 0 (left child) or bit 1 (right child) and the
+/// value bit at bit 2, so that one masked XOR with the correction word corrects all three.</para>
+/// <para><b>Security</b>: seeds are 125-bit (three bits carry t, v and the side); each key alone is
+/// pseudorandom when fixed-key AES is modelled as a random permutation (the library's PRG assumption).</para>
+/// </remarks>
+internal static unsafe class BitDcf
+{
+    /// <summary>Input bits resolved by the leaf (at most 7: 128 leaf bits).</summary>
+    public const int MaxLeafBits = 7;
+
+    /// <summary>Keys per block of the batch layout (and lanes in flight during evaluation).</summary>
+    public const int Group = 16;
+    private const ulong LeafTweak = 2;
+
+    /// <summary>The right child's tweak: 1 in both 64-bit halves (the left child's is 0).</summary>
+    private static Vector128<ulong> RightTweak => Vector128.Create(1UL, 1UL);
+
+    private static readonly bool UseAesNi = X86Aes.IsSupported && FixedKeyAes.UsesAesNi;
+
+    /// <summary>Tree depth d = n - min(n, 7).</summary>
+    public static int Depth(int n) => n - LeafBits(n);
+
+    /// <summary>Input bits resolved by the leaf: min(n, 7).</summary>
+    public static int LeafBits(int n) => Math.Min(n, MaxLeafBits);
+
+    /// <summary>Key bytes per party: 16 (d + 2).</summary>
+    public static int KeySize(int n)
+    {
+        CheckBits(n);
+        return 16 * (Depth(n) + 2);
+    }
+
+    /// <summary>Bytes of a batch of <paramref name="count"/> keys: the count rounded up to a multiple of 16, times <see cref="KeySize"/>.</summary>
+    public static long BatchBytes(int n, int count) => (long)PaddedCount(count) * KeySize(n);
+
+    /// <summary>The key count rounded up to a multiple of <see cref="Group"/>.</summary>
+    public static int PaddedCount(int count) => checked((count + Group - 1) / Group * Group);
+
+    /// <summary>Byte offset of slot <paramref name="slot"/> (0 root, 1..d levels, d + 1 leaf) of key <paramref name="key"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint Offset(int key, int slot, int size) =>
+        ((nint)(key / Group) * Group * size) + ((nint)slot * Group * 16) + ((key % Group) * 16);
+
+    /// <summary>Throws unless 1 &lt;= n &lt;= 64.</summary>
+    public static void CheckBits(int n)
+    {
+        if (n is < 1 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(n), n, "The comparison DCF's input bit-width must be in [1, 64].");
+        }
+    }
+
+    /// <summary>
+    /// Generates one key pair per alpha (alphas are reduced mod 2^n) into <paramref name="keysA"/> and
+    /// <paramref name="keysB"/> (each at least <see cref="BatchBytes"/> bytes, in the batch layout).
+    /// </summary>
+    public static void Generate(int n, ReadOnlySpan<ulong> alphas, AesPrg prg, Span<byte> keysA, Span<byte> keysB)
+    {
+        CheckBits(n);
+        int count = alphas.Length;
+        long need = BatchBytes(n, count);
+        if (keysA.Length < need || keysB.Length < need)
+        {
+            throw new ArgumentException($"Comparison DCF key buffers need {need} bytes each for {count} keys at n = {n}; got {keysA.Length} and {keysB.Length}.");
+        }
+
+        int padded = PaddedCount(count);
+        var roots = new Vector128<byte>[2 * padded];
+        prg.Fill(MemoryMarshal.AsBytes(roots.AsSpan()));
+        ulong[] alphaCopy = new ulong[padded];
+        alphas.CopyTo(alphaCopy);
+        try
+        {
+            fixed (byte* pa = keysA)
+            fixed (byte* pb = keysB)
+            fixed (ulong* al = alphaCopy)
+            fixed (Vector128<byte>* rs = roots)
+            {
+                nint a = (nint)pa, b = (nint)pb, alp = (nint)al, rts = (nint)rs;
+                FssKeyBits.ForChunks(padded, Environment.ProcessorCount, Group, 1024, (start, len) =>
+                    GenerateRange(n, (ulong*)alp, (Vector128<byte>*)rts, (byte*)a, (byte*)b, start, len));
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(roots.AsSpan()));
+            Array.Clear(alphaCopy);
+        }
+    }
+
+    /// <summary>
+    /// Evaluates key i of <paramref name="keys"/> (batch layout) at <paramref name="points"/>[i] (reduced mod 2^n)
+    /// for every i, writing this party's output bit (0 or 1) to <paramref name="outputs"/>[i].
+    /// </summary>
+    public static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism = -1)
+    {
+        CheckBits(n);
+        int count = points.Length;
+        long need = BatchBytes(n, count);
+        if (keys.Length < need)
+        {
+            throw new ArgumentException($"Comparison DCF keys: {count} keys at n = {n} need {need} bytes; got {keys.Length}.", nameof(keys));
+        }
+
+        if (outputs.Length < count)
+        {
+            throw new ArgumentException($"Comparison DCF outputs: need {count} entries; got {outputs.Length}.", nameof(outputs));
+        }
+
+        int degree = FssKeyBits.Degree(maxDegreeOfParallelism, nameof(maxDegreeOfParallelism));
+        fixed (byte* pk = keys)
+        fixed (ulong* px = points)
+        fixed (byte* po = outputs)
+        {
+            nint k = (nint)pk, x = (nint)px, o = (nint)po;
+            ulong t0 = party == Party.A ? 0UL : 1UL;
+            FssKeyBits.ForChunks(count, degree, Group, 4096, (start, len) =>
+                EvaluateRange(n, t0, (byte*)k, (ulong*)x, (byte*)o, start, len));
+        }
+    }
+
+    private static void GenerateRange(int n, ulong* alphas, Vector128<byte>* roots, byte* keysA, byte* keysB, int start, int count)
+    {
+        int d = Depth(n), nu = LeafBits(n), size = KeySize(n);
+        Span<Vector128<byte>> buf = stackalloc Vector128<byte>[4 * Group];
+        Span<Vector128<ulong>> s0 = stackalloc Vector128<ulong>[Group];
+        Span<Vector128<ulong>> s1 = stackalloc Vector128<ulong>[Group];
+        Span<ulong> t0 = stackalloc ulong[Group];
+        Span<ulong> t1 = stackalloc ulong[Group];
+        Span<ulong> va = stackalloc ulong[Group];
+        Vector128<ulong> clear = Vector128.Create(~7UL, ulong.MaxValue);
+        ulong nMask = FssKeyBits.Mask(n);
+        for (int g0 = start; g0 < start + count; g0 += Group)
+        {
+            int g = Math.Min(Group, start + count - g0);
+            for (int e = 0; e < g; e++)
+            {
+                int key = g0 + e;
+                s0[e] = roots[2 * key].AsUInt64() & clear;
+                s1[e] = roots[(2 * key) + 1].AsUInt64() & clear;
+                t0[e] = 0;
+                t1[e] = 1;
+                va[e] = 0;
+                Unsafe.WriteUnaligned(keysA + Offset(key, 0, size), s0[e]);
+                Unsafe.WriteUnaligned(keysB + Offset(key, 0, size), s1[e]);
+            }
+
+            for (int level = 0; level < d; level++)
+            {
+                for (int e = 0; e < g; e++)
+                {
+                    buf[(4 * e) + 0] = s0[e].AsByte();
+                    buf[(4 * e) + 1] = (s0[e] ^ RightTweak).AsByte();
+                    buf[(4 * e) + 2] = s1[e].AsByte();
+                    buf[(4 * e) + 3] = (s1[e] ^ RightTweak).AsByte();
+                }
+
+                FixedKeyAes.HashInPlace(buf[..(4 * g)]);
+                for (int e = 0; e < g; e++)
+                {
+                    int key = g0 + e;
+                    ulong a = ((alphas[key] & nMask) >> (n - 1 - level)) & 1;
+                    Vector128<ulong> l0 = buf[4 * e].AsUInt64(), r0 = buf[(4 * e) + 1].AsUInt64();
+                    Vector128<ulong> l1 = buf[(4 * e) + 2].AsUInt64(), r1 = buf[(4 * e) + 3].AsUInt64();
+
+                    // Left child: t at bit 0; right child: t at bit 1; both: v at bit 2.
+                    ulong tl0 = l0.ToScalar() & 1, tl1 = l1.ToScalar() & 1;
+                    ulong tr0 = (r0.ToScalar() >> 1) & 1, tr1 = (r1.ToScalar() >> 1) & 1;
+                    ulong vl = ((l0.ToScalar() ^ l1.ToScalar()) >> 2) & 1, vr = ((r0.ToScalar() ^ r1.ToScalar()) >> 2) & 1;
+                    Vector128<ulong> keep0 = a == 0 ? l0 : r0, keep1 = a == 0 ? l1 : r1;
+                    Vector128<ulong> lose0 = a == 0 ? r0 : l0, lose1 = a == 0 ? r1 : l1;
+                    ulong vLose = a == 0 ? vr : vl, vKeep = a == 0 ? vl : vr;
+                    Vector128<ulong> sCw = (lose0 ^ lose1) & clear;
+                    ulong vCw = vLose ^ va[e] ^ a; // losing the left side (a = 1): every x there is below alpha
+                    ulong tCwL = tl0 ^ tl1 ^ a ^ 1, tCwR = tr0 ^ tr1 ^ a;
+                    va[e] ^= vKeep ^ vCw;
+                    Vector128<ulong> cw = sCw | Vector128.CreateScalar(tCwL | (tCwR << 1) | (vCw << 2));
+                    nint off = Offset(key, 1 + level, size);
+                    Unsafe.WriteUnaligned(keysA + off, cw);
+                    Unsafe.WriteUnaligned(keysB + off, cw);
+                    int tBit = (int)a;
+                    Vector128<ulong> x0 = keep0 ^ (cw & Vector128.Create(0 - t0[e]));
+                    Vector128<ulong> x1 = keep1 ^ (cw & Vector128.Create(0 - t1[e]));
+                    t0[e] = (x0.ToScalar() >> tBit) & 1;
+                    t1[e] = (x1.ToScalar() >> tBit) & 1;
+                    s0[e] = x0 & clear;
+                    s1[e] = x1 & clear;
+                }
+            }
+
+            for (int e = 0; e < g; e++)
+            {
+                buf[2 * e] = (s0[e] ^ Vector128.CreateScalar(LeafTweak)).AsByte();
+                buf[(2 * e) + 1] = (s1[e] ^ Vector128.CreateScalar(LeafTweak)).AsByte();
+            }
+
+            FixedKeyAes.HashInPlace(buf[..(2 * g)]);
+            for (int e = 0; e < g; e++)
+            {
+                int key = g0 + e;
+                ulong low = alphas[key] & nMask & FssKeyBits.Mask(nu);
+                Vector128<ulong> table = LowBits((int)low); // bit z set iff z < alpha_low
+                Vector128<ulong> all = Vector128.Create(0 - va[e]);
+                Vector128<ulong> leaf = buf[2 * e].AsUInt64() ^ buf[(2 * e) + 1].AsUInt64() ^ all ^ table;
+                nint off = Offset(key, d + 1, size);
+                Unsafe.WriteUnaligned(keysA + off, leaf);
+                Unsafe.WriteUnaligned(keysB + off, leaf);
+            }
+
+            s0.Clear();
+            s1.Clear();
+        }
+
+        CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(buf));
+    }
+
+    /// <summary>A 128-bit mask with bits [0, count) set (count in [0, 128]).</summary>
+    private static Vector128<ulong> LowBits(int count) => count switch
+    {
+        0 => Vector128<ulong>.Zero,
+        < 64 => Vector128.Create((1UL << count) - 1, 0UL),
+        64 => Vector128.Create(ulong.MaxValue, 0UL),
+        < 128 => Vector128.Create(ulong.MaxValue, (1UL << (count - 64)) - 1),
+        _ => Vector128<ulong>.AllBitsSet,
+    };
+
+    private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count)
+    {
+        int size = KeySize(n);
+        Lane* lanes = stackalloc Lane[Group];
+        byte* o = stackalloc byte[Group];
+        for (int g0 = start; g0 < start + count; g0 += Group)
+        {
+            int g = Math.Min(Group, start + count - g0);
+            byte* block = keys + ((nint)(g0 / Group) * Group * size);
+            for (int e = 0; e < Group; e++)
+            {
+                ulong x = points[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                lanes[e].X = Unsafe.ReadUnaligned<Vector128<ulong>>(block + (16 * e));
+                lanes[e].T = Vector128.Create(0 - t0);
+                lanes[e].V = Vector128<ulong>.Zero;
+                lanes[e].P = Vector128.Create(n == 64 ? x : x << (64 - n));
+                lanes[e].Z = (int)(x & FssKeyBits.Mask(LeafBits(n)));
+            }
+
+            if (UseAesNi)
+            {
+                EvaluateBlockAesNi(n, lanes, block + (16 * Group), o);
+            }
+            else
+            {
+                EvaluateBlockPortable(n, lanes, block + (16 * Group), o);
+            }
+
+            for (int e = 0; e < g; e++)
+            {
+                outputs[g0 + e] = o[e];
+            }
+        }
+    }
+
+    /// <summary>One lane's state between levels.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Lane
+    {
+        public Vector128<ulong> X;  // the corrected child block of the last level (the root seed at first)
+        public Vector128<ulong> T;  // all ones when the control bit is set
+        public Vector128<ulong> V;  // XOR of the corrected blocks: bit 2 is the accumulated value bit
+        public Vector128<byte> G;   // sigma(input) of the current hash (the MMO feed-forward)
+        public Vector128<ulong> P;  // remaining tree bits in both halves, the next one at bit 63
+        public int Z;               // the leaf index (low nu bits of the point)
+    }
+
+    /// <summary>The lane's next hash input: seed XOR tweak.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> RawInput(Lane* lane, bool leaf) =>
+        ((lane->X & Vector128.Create(~7UL, ulong.MaxValue)) ^ (leaf ? Vector128.CreateScalar(LeafTweak) : Vector128.ShiftRightLogical(lane->P, 63))).AsByte();
+
+    /// <summary>sigma(seed XOR tweak) of the lane's next hash input, kept for the feed-forward.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> Input(Lane* lane, bool leaf)
+    {
+        Vector128<byte> g = AesCore.Sigma(RawInput(lane, leaf));
+        lane->G = g;
+        return g;
+    }
+
+    /// <summary>Applies the level's correction word to the hashed child block and advances the lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Advance(Lane* lane, Vector128<byte> encrypted, byte* cwPtr)
+    {
+        Vector128<ulong> h = (encrypted ^ lane->G).AsUInt64();
+        Vector128<ulong> x = h ^ (Unsafe.ReadUnaligned<Vector128<ulong>>(cwPtr) & lane->T);
+        // The control bit of side sigma is bit sigma of x: shift it to bit 63 (by 63 XOR sigma), spread it.
+        if (Avx2.IsSupported)
+        {
+            Vector128<ulong> shift = Vector128.ShiftRightLogical(lane->P, 63) ^ Vector128.Create(63UL);
+            Vector128<long> top = Avx2.ShiftLeftLogicalVariable(x, shift).AsInt64();
+            lane->T = Avx2.BroadcastScalarToVector128(Vector128.ShiftRightArithmetic(top, 63)).AsUInt64();
+        }
+        else
+        {
+            int side = (int)(lane->P.ToScalar() >> 63);
+            lane->T = Vector128.Create(0 - ((x.ToScalar() >> side) & 1));
+        }
+        lane->V ^= x;
+        lane->X = x;
+        lane->P = Vector128.ShiftLeft(lane->P, 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte Finish(Lane* lane, Vector128<byte> encrypted, byte* leafPtr)
+    {
+        Vector128<ulong> c = (encrypted ^ lane->G).AsUInt64() ^ (Unsafe.ReadUnaligned<Vector128<ulong>>(leafPtr) & lane->T);
+        int z = lane->Z;
+        ulong word = z < 64 ? c.ToScalar() : c.GetElement(1);
+        return (byte)(((lane->V.ToScalar() >> 2) ^ (word >> (z & 63))) & 1);
+    }
+
+    private static void EvaluateBlockAesNi(int n, Lane* lanes, byte* cws, byte* o)
+    {
+        int d = Depth(n);
+        ReadOnlySpan<Vector128<byte>> rk = FixedKeyAes.RoundKeys;
+        Vector128<byte> k0 = rk[0], k1 = rk[1], k2 = rk[2], k3 = rk[3], k4 = rk[4], k5 = rk[5];
+        Vector128<byte> k6 = rk[6], k7 = rk[7], k8 = rk[8], k9 = rk[9], k10 = rk[10];
+        for (int level = 0; level <= d; level++)
+        {
+            bool leaf = level == d;
+            byte* cw = cws + (16 * Group * level);
+            Vector128<byte> b0 = Input(lanes + 0, leaf) ^ k0;
+            Vector128<byte> b1 = Input(lanes + 1, leaf) ^ k0;
+            Vector128<byte> b2 = Input(lanes + 2, leaf) ^ k0;
+            Vector128<byte> b3 = Input(lanes + 3, leaf) ^ k0;
+            Vector128<byte> b4 = Input(lanes + 4, leaf) ^ k0;
+            Vector128<byte> b5 = Input(lanes + 5, leaf) ^ k0;
+            Vector128<byte> b6 = Input(lanes + 6, leaf) ^ k0;
+            Vector128<byte> b7 = Input(lanes + 7, leaf) ^ k0;
+            Vector128<byte> b8 = Input(lanes + 8, leaf) ^ k0;
+            Vector128<byte> b9 = Input(lanes + 9, leaf) ^ k0;
+            Vector128<byte> b10 = Input(lanes + 10, leaf) ^ k0;
+            Vector128<byte> b11 = Input(lanes + 11, leaf) ^ k0;
+            Vector128<byte> b12 = Input(lanes + 12, leaf) ^ k0;
+            Vector128<byte> b13 = Input(lanes + 13, leaf) ^ k0;
+            Vector128<byte> b14 = Input(lanes + 14, leaf) ^ k0;
+            Vector128<byte> b15 = Input(lanes + 15, leaf) ^ k0;
+            Round(k1, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k2, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k3, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k4, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k5, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k6, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k7, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k8, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Round(k9, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            if (leaf)
+            {
+                o[0] = Finish(lanes + 0, X86Aes.EncryptLast(b0, k10), cw + (16 * 0));
+                o[1] = Finish(lanes + 1, X86Aes.EncryptLast(b1, k10), cw + (16 * 1));
+                o[2] = Finish(lanes + 2, X86Aes.EncryptLast(b2, k10), cw + (16 * 2));
+                o[3] = Finish(lanes + 3, X86Aes.EncryptLast(b3, k10), cw + (16 * 3));
+                o[4] = Finish(lanes + 4, X86Aes.EncryptLast(b4, k10), cw + (16 * 4));
+                o[5] = Finish(lanes + 5, X86Aes.EncryptLast(b5, k10), cw + (16 * 5));
+                o[6] = Finish(lanes + 6, X86Aes.EncryptLast(b6, k10), cw + (16 * 6));
+                o[7] = Finish(lanes + 7, X86Aes.EncryptLast(b7, k10), cw + (16 * 7));
+                o[8] = Finish(lanes + 8, X86Aes.EncryptLast(b8, k10), cw + (16 * 8));
+                o[9] = Finish(lanes + 9, X86Aes.EncryptLast(b9, k10), cw + (16 * 9));
+                o[10] = Finish(lanes + 10, X86Aes.EncryptLast(b10, k10), cw + (16 * 10));
+                o[11] = Finish(lanes + 11, X86Aes.EncryptLast(b11, k10), cw + (16 * 11));
+                o[12] = Finish(lanes + 12, X86Aes.EncryptLast(b12, k10), cw + (16 * 12));
+                o[13] = Finish(lanes + 13, X86Aes.EncryptLast(b13, k10), cw + (16 * 13));
+                o[14] = Finish(lanes + 14, X86Aes.EncryptLast(b14, k10), cw + (16 * 14));
+                o[15] = Finish(lanes + 15, X86Aes.EncryptLast(b15, k10), cw + (16 * 15));
+            }
+            else
+            {
+                Advance(lanes + 0, X86Aes.EncryptLast(b0, k10), cw + (16 * 0));
+                Advance(lanes + 1, X86Aes.EncryptLast(b1, k10), cw + (16 * 1));
+                Advance(lanes + 2, X86Aes.EncryptLast(b2, k10), cw + (16 * 2));
+                Advance(lanes + 3, X86Aes.EncryptLast(b3, k10), cw + (16 * 3));
+                Advance(lanes + 4, X86Aes.EncryptLast(b4, k10), cw + (16 * 4));
+                Advance(lanes + 5, X86Aes.EncryptLast(b5, k10), cw + (16 * 5));
+                Advance(lanes + 6, X86Aes.EncryptLast(b6, k10), cw + (16 * 6));
+                Advance(lanes + 7, X86Aes.EncryptLast(b7, k10), cw + (16 * 7));
+                Advance(lanes + 8, X86Aes.EncryptLast(b8, k10), cw + (16 * 8));
+                Advance(lanes + 9, X86Aes.EncryptLast(b9, k10), cw + (16 * 9));
+                Advance(lanes + 10, X86Aes.EncryptLast(b10, k10), cw + (16 * 10));
+                Advance(lanes + 11, X86Aes.EncryptLast(b11, k10), cw + (16 * 11));
+                Advance(lanes + 12, X86Aes.EncryptLast(b12, k10), cw + (16 * 12));
+                Advance(lanes + 13, X86Aes.EncryptLast(b13, k10), cw + (16 * 13));
+                Advance(lanes + 14, X86Aes.EncryptLast(b14, k10), cw + (16 * 14));
+                Advance(lanes + 15, X86Aes.EncryptLast(b15, k10), cw + (16 * 15));
+            }
+        }
+    }
+
+    private static void EvaluateBlockPortable(int n, Lane* lanes, byte* cws, byte* o)
+    {
+        int d = Depth(n);
+        Span<Vector128<byte>> blocks = stackalloc Vector128<byte>[Group];
+        for (int level = 0; level <= d; level++)
+        {
+            bool leaf = level == d;
+            byte* cw = cws + (16 * Group * level);
+            for (int e = 0; e < Group; e++)
+            {
+                _ = Input(lanes + e, leaf); // records G = sigma(input)
+                blocks[e] = RawInput(lanes + e, leaf);
+            }
+
+            FixedKeyAes.HashInPlace(blocks); // AES(G) XOR G
+            for (int e = 0; e < Group; e++)
+            {
+                Vector128<byte> encrypted = blocks[e] ^ lanes[e].G;
+                if (leaf)
+                {
+                    o[e] = Finish(lanes + e, encrypted, cw + (16 * e));
+                }
+                else
+                {
+                    Advance(lanes + e, encrypted, cw + (16 * e));
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Round(
+        Vector128<byte> k,
+        ref Vector128<byte> b0, ref Vector128<byte> b1, ref Vector128<byte> b2, ref Vector128<byte> b3, ref Vector128<byte> b4, ref Vector128<byte> b5, ref Vector128<byte> b6, ref Vector128<byte> b7, ref Vector128<byte> b8, ref Vector128<byte> b9, ref Vector128<byte> b10, ref Vector128<byte> b11, ref Vector128<byte> b12, ref Vector128<byte> b13, ref Vector128<byte> b14, ref Vector128<byte> b15)
+    {
+        b0 = X86Aes.Encrypt(b0, k);
+        b1 = X86Aes.Encrypt(b1, k);
+        b2 = X86Aes.Encrypt(b2, k);
+        b3 = X86Aes.Encrypt(b3, k);
+        b4 = X86Aes.Encrypt(b4, k);
+        b5 = X86Aes.Encrypt(b5, k);
+        b6 = X86Aes.Encrypt(b6, k);
+        b7 = X86Aes.Encrypt(b7, k);
+        b8 = X86Aes.Encrypt(b8, k);
+        b9 = X86Aes.Encrypt(b9, k);
+        b10 = X86Aes.Encrypt(b10, k);
+        b11 = X86Aes.Encrypt(b11, k);
+        b12 = X86Aes.Encrypt(b12, k);
+        b13 = X86Aes.Encrypt(b13, k);
+        b14 = X86Aes.Encrypt(b14, k);
+        b15 = X86Aes.Encrypt(b15, k);
+    }
+}
