@@ -102,7 +102,7 @@ internal abstract class MaskedGate : IGateProtocol
     protected abstract int OutputFractionalBits(PlanStep step, Share input);
 
     /// <summary>Writes a DCF key collection's raw key material.</summary>
-    protected static void WriteDcf(KeyMaterial a, KeyMaterial b, (DcfKeyCollection A, DcfKeyCollection B) keys)
+    internal static void WriteDcf(KeyMaterial a, KeyMaterial b, (DcfKeyCollection A, DcfKeyCollection B) keys)
     {
         using (keys.A)
         using (keys.B)
@@ -133,156 +133,6 @@ internal abstract class MaskedGate : IGateProtocol
             low[i] = yp & (half - 1);
         }
     }
-}
-
-/// <summary>
-/// Sign gate: shares of s = 1{x &gt;= 0} in Z_2^64. Key: mask and r1 shares + one DCF
-/// (n-1 bits, payload 1 - 2 r1). Online: n bits each way, one round.
-/// </summary>
-internal sealed class SignGate : MaskedGate
-{
-    public static readonly SignGate Instance = new();
-
-    protected override FssKeyParameters PrimaryParameters(PlanStep step) => new(step.InputBits - 1, 64, 1);
-
-    protected override int SharedValues => 2; // r, r1
-
-    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values) => DealSignValues(step, r, values);
-
-    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b) => DealSignKeys(step, r, prg, a, b);
-
-    /// <summary>Shares of r and r1 (shared by the sign and interval-selection gates).</summary>
-    internal static void DealSignValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
-    {
-        int n = step.InputBits, len = r.Length;
-        for (int i = 0; i < len; i++)
-        {
-            values[i] = r[i];
-            values[len + i] = r[i] >> (n - 1);
-        }
-    }
-
-    /// <summary>The sign key: DCF of depth n-1, threshold r0, payload 1 - 2 r1 (shared by the sign and interval-selection gates).</summary>
-    internal static void DealSignKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
-    {
-        int n = step.InputBits, len = r.Length;
-        var alphas = new ulong[len];
-        var betas = new ulong[len];
-        ulong lowMask = GateMath.Mask(n - 1);
-        for (int i = 0; i < len; i++)
-        {
-            alphas[i] = r[i] & lowMask;
-            betas[i] = 1 - (2 * (r[i] >> (n - 1)));
-        }
-
-        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, 1), alphas, betas, prg));
-        Array.Clear(alphas);
-        Array.Clear(betas);
-    }
-
-    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
-    {
-        int n = step.InputBits, len = y.Length;
-        var low = new ulong[len];
-        var top = new byte[len];
-        SplitTop(y, n, low, top);
-        var p = new ulong[len];
-        Dcf.EvaluateBatch(primary, low, p);
-        ulong one = context.IsA ? 1UL : 0UL;
-        ReadOnlySpan<ulong> r1 = shares.Slice(len, len);
-        for (int i = 0; i < len; i++)
-        {
-            ulong s = r1[i] + p[i];
-            output[i] = top[i] == 0 ? s : one - s;
-        }
-    }
-
-    protected override int OutputFractionalBits(PlanStep step, Share input) => 0;
-}
-
-/// <summary>
-/// ReLU gate, exact: max(x, 0). Key: shares of r, r1, r1 r + one DCF (n-1 bits) with payload
-/// (1 - 2 r1, r (1 - 2 r1), r1) (the last entry only when n &lt; 64). Online: n bits each way, one round.
-/// </summary>
-internal sealed class ReluGate : MaskedGate
-{
-    public static readonly ReluGate Instance = new();
-
-    protected override FssKeyParameters PrimaryParameters(PlanStep step) => new(step.InputBits - 1, 64, PayloadLength(step.InputBits));
-
-    protected override int SharedValues => 3; // r, r1, r1 r
-
-    internal static int PayloadLength(int n) => n == 64 ? 2 : 3;
-
-    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
-    {
-        int n = step.InputBits, len = r.Length;
-        for (int i = 0; i < len; i++)
-        {
-            ulong r1 = r[i] >> (n - 1);
-            values[i] = r[i];
-            values[len + i] = r1;
-            values[(2 * len) + i] = r1 * r[i];
-        }
-    }
-
-    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
-    {
-        int n = step.InputBits, len = r.Length, m = PayloadLength(n);
-        var alphas = new ulong[len];
-        var betas = new ulong[len * m];
-        ulong lowMask = GateMath.Mask(n - 1);
-        for (int i = 0; i < len; i++)
-        {
-            ulong r1 = r[i] >> (n - 1);
-            ulong sign = 1 - (2 * r1);
-            alphas[i] = r[i] & lowMask;
-            betas[(i * m) + 0] = sign;
-            betas[(i * m) + 1] = r[i] * sign;
-            if (m == 3)
-            {
-                betas[(i * m) + 2] = r1;
-            }
-        }
-
-        WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, m), alphas, betas, prg));
-        Array.Clear(alphas);
-        Array.Clear(betas);
-    }
-
-    protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
-    {
-        int n = step.InputBits, len = y.Length, m = PayloadLength(n);
-        var low = new ulong[len];
-        var top = new byte[len];
-        SplitTop(y, n, low, top);
-        var pqr = new ulong[len * m];
-        Dcf.EvaluateBatch(primary, low, pqr);
-        ulong one = context.IsA ? 1UL : 0UL;
-        ulong bigN = n == 64 ? 0 : 1UL << n;
-        ulong half = 1UL << (n - 1);
-        ulong nMask = GateMath.Mask(n);
-        ReadOnlySpan<ulong> rs = shares[..len], r1s = shares.Slice(len, len), r1rs = shares.Slice(2 * len, len);
-        for (int i = 0; i < len; i++)
-        {
-            ulong a = ((y[i] + half) & nMask) - half; // y' - N/2 in Z_2^64
-            ulong p = pqr[i * m], q = pqr[(i * m) + 1];
-            if (top[i] == 0)
-            {
-                ulong s = r1s[i] + p;
-                output[i] = (s * (a + bigN)) - r1rs[i] - q;
-            }
-            else
-            {
-                ulong s = one - r1s[i] - p;
-                ulong sr = rs[i] - r1rs[i] - q;
-                ulong wrap = m == 3 ? bigN * pqr[(i * m) + 2] : 0;
-                output[i] = (s * a) - sr + wrap;
-            }
-        }
-    }
-
-    protected override int OutputFractionalBits(PlanStep step, Share input) => input.FractionalBits;
 }
 
 /// <summary>
@@ -426,9 +276,9 @@ internal sealed class IntervalSelectGate : MaskedGate
 
     internal static int CoefficientBits(PlanStep step) => (int)step.Parameters[1];
 
-    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values) => SignGate.DealSignValues(step, r, values);
+    protected override void DealValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values) => ArithmeticSignKeys.DealSignValues(step, r, values);
 
-    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b) => SignGate.DealSignKeys(step, r, prg, a, b);
+    protected override void DealKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b) => ArithmeticSignKeys.DealSignKeys(step, r, prg, a, b);
 
     protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
@@ -471,4 +321,41 @@ internal sealed class IntervalSelectGate : MaskedGate
     }
 
     protected override int OutputFractionalBits(PlanStep step, Share input) => CoefficientBits(step);
+}
+
+/// <summary>
+/// The one-round sign key with an arithmetic payload (DCF of depth n-1, threshold r0, payload 1 - 2 r1 in
+/// Z_2^64), used by the interval-selection gate of the splines, whose output needs the sign as a ring element
+/// without a second round.
+/// </summary>
+internal static class ArithmeticSignKeys
+{
+    /// <summary>Shares of r and r1 (shared by the sign and interval-selection gates).</summary>
+    internal static void DealSignValues(PlanStep step, ReadOnlySpan<ulong> r, Span<ulong> values)
+    {
+        int n = step.InputBits, len = r.Length;
+        for (int i = 0; i < len; i++)
+        {
+            values[i] = r[i];
+            values[len + i] = r[i] >> (n - 1);
+        }
+    }
+
+    /// <summary>The sign key: DCF of depth n-1, threshold r0, payload 1 - 2 r1 (shared by the sign and interval-selection gates).</summary>
+    internal static void DealSignKeys(PlanStep step, ReadOnlySpan<ulong> r, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, len = r.Length;
+        var alphas = new ulong[len];
+        var betas = new ulong[len];
+        ulong lowMask = GateMath.Mask(n - 1);
+        for (int i = 0; i < len; i++)
+        {
+            alphas[i] = r[i] & lowMask;
+            betas[i] = 1 - (2 * (r[i] >> (n - 1)));
+        }
+
+        MaskedGate.WriteDcf(a, b, Dcf.GenerateBatch(new FssKeyParameters(n - 1, 64, 1), alphas, betas, prg));
+        Array.Clear(alphas);
+        Array.Clear(betas);
+    }
 }

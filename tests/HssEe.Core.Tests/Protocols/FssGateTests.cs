@@ -44,8 +44,24 @@ public class FssGateTests
         Plan plan = add(new PlanBuilder(12)).Build();
         (Share a, Share b) = SecretSharing.Split(secret, fractionalBits);
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => call(s, s.Party == Party.A ? a : b));
-        Assert.Equal(1, run.Cost.Rounds);
-        Assert.Equal((long)secret.Length * ((plan.Steps[0].InputBits + 7) / 8), costs[0].OnlineBytesSent);
+        PlanStep step = plan.Steps[0];
+        long len = secret.Length;
+        switch (step.Kind)
+        {
+            case OperationKind.Relu: // round 1: y in 64 bits; round 2: one bit per element
+                Assert.Equal(2, run.Cost.Rounds);
+                Assert.Equal((len * 8) + ((len + 7) / 8), costs[0].OnlineBytesSent);
+                break;
+            case OperationKind.Sign: // round 1: y mod 2^n; round 2: one bit per element
+                Assert.Equal(2, run.Cost.Rounds);
+                Assert.Equal((len * ((step.InputBits + 7) / 8)) + ((len + 7) / 8), costs[0].OnlineBytesSent);
+                break;
+            default:
+                Assert.Equal(1, run.Cost.Rounds);
+                Assert.Equal(len * ((step.InputBits + 7) / 8), costs[0].OnlineBytesSent);
+                break;
+        }
+
         return SecretSharing.Reconstruct(run.A, run.B);
     }
 
@@ -177,7 +193,7 @@ public class MaxTests
         Plan plan = new PlanBuilder(12).MaxAlongLastAxis(shape, 32, "scores").Build();
         var (run, _) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.MaxAlongLastAxisAsync(xs(s.Party), ct));
         Assert.Equal(new TensorShape(3, 5, 1), run.A.Shape);
-        Assert.Equal((int)Math.Ceiling(Math.Log2(k)), run.Cost.Rounds);
+        Assert.Equal(2 * (int)Math.Ceiling(Math.Log2(k)), run.Cost.Rounds); // two rounds per ReLU level
         float[] max = SecretSharing.ReconstructToSingle(run.A, run.B);
         RingTensor xq = q.Encode(x, shape);
         for (int r = 0; r < 15; r++)

@@ -41,8 +41,11 @@ public class OpenedValuesTests
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
-    /// <summary>Runs one ReLU on a constant input and returns the opened values y as party A saw them.</summary>
-    private static async Task<long[]> OpenedHistogram(long constant)
+    /// <summary>
+    /// Runs one ReLU on a constant input and returns the histogram of the opened values y mod 2^8 as party A
+    /// saw them (round 1), and how many of the opened sign bits s^ = s XOR rho were 1 (round 2).
+    /// </summary>
+    private static async Task<(long[] Histogram, long Ones)> Opened(long constant)
     {
         var shape = new TensorShape(Elements);
         Plan plan = new PlanBuilder(12).Relu(shape, Bits).Build();
@@ -58,23 +61,39 @@ public class OpenedValuesTests
         using var sessionB = new PartySession(plan, Party.B, kb, cb);
         await Task.WhenAll(sessionA.ReluAsync(sa), sessionB.ReluAsync(sb));
 
-        // Party A's view: its own masked share (sent) and B's (received); y = sum mod 2^8.
-        byte[] sent = recA.Sent.Single(), received = recA.Received.Single();
+        // Party A's view, round 1: its own masked share (sent) and B's (received), 8 bytes per element; y = sum.
+        Assert.Equal(2, recA.Sent.Count);
+        Assert.Equal(2, recA.Received.Count);
+        byte[] sent = recA.Sent[0], received = recA.Received[0];
         var counts = new long[1 << Bits];
         for (int i = 0; i < Elements; i++)
         {
-            counts[(byte)(sent[PartyChannel.HeaderSize + i] + received[PartyChannel.HeaderSize + i])]++;
+            counts[(byte)(sent[PartyChannel.HeaderSize + (8 * i)] + received[PartyChannel.HeaderSize + (8 * i)])]++;
         }
 
-        return counts;
+        // Round 2: the opened bits s^ (XOR of both parties' packed bits).
+        long ones = 0;
+        for (int j = 0; j < Elements / 8; j++)
+        {
+            ones += System.Numerics.BitOperations.PopCount((uint)(recA.Sent[1][PartyChannel.HeaderSize + j] ^ recA.Received[1][PartyChannel.HeaderSize + j]));
+        }
+
+        return (counts, ones);
     }
 
     [Fact]
     public async Task Opened_values_are_uniform_and_independent_of_the_input()
     {
-        long[] zeros = await OpenedHistogram(0);
-        long[] negative = await OpenedHistogram(-100);
-        long[] positive = await OpenedHistogram(127);
+        (long[] zeros, long onesZero) = await Opened(0);
+        (long[] negative, long onesNegative) = await Opened(-100);
+        (long[] positive, long onesPositive) = await Opened(127);
+
+        // The opened sign bits are fair coins whatever the sign of the input (sd 128 at 2^16 elements; 1000 is ~8 sd).
+        foreach (long ones in new[] { onesZero, onesNegative, onesPositive })
+        {
+            Assert.True(Math.Abs(ones - (Elements / 2)) < 1000, $"opened sign bits are biased: {ones} ones of {Elements}");
+        }
+
         double expected = Elements / 256.0;
         foreach (long[] h in new[] { zeros, negative, positive })
         {

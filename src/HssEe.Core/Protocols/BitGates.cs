@@ -1,0 +1,254 @@
+using System.Buffers;
+using HssEe.Fss;
+using HssEe.Randomness;
+using HssEe.Ring;
+using HssEe.Sharing;
+
+namespace HssEe.Protocols;
+
+/// <summary>
+/// Sign and ReLU on an n-bit signed input (|x| &lt; 2^(n-1)) from the one-bit comparison DCF
+/// (<see cref="BitDcf"/>), in two rounds (SIGMA's DReLU + select, with our own derivation).
+/// </summary>
+/// <remarks>
+/// <para><b>Round 1.</b> Each party adds its share of a uniform 64-bit dealer mask r to its share of x
+/// and both open y = x + r (64 bits for ReLU; n bits for the sign, which needs only y mod 2^n). With
+/// y' = y + 2^(n-1) mod 2^n = y1 2^(n-1) + y0 and r mod 2^n = r1 2^(n-1) + r0, the sign bit of x is
+/// s = 1{x &gt;= 0} = y1 XOR r1 XOR w, w = 1{y0 &lt; r0}; w comes XOR-shared from one comparison-DCF key
+/// of depth n-1 evaluated at y0.</para>
+/// <para><b>Round 2.</b> The parties open s^ = s XOR rho for a dealer bit rho: party A sends
+/// w_A XOR y1 XOR c_A, party B sends w_B XOR c_B, where c_A XOR c_B = r1 XOR rho (one bit per element each
+/// way). Then s = s^ + rho (1 - 2 s^) over the integers, so with dealer shares of rho, r and rho r:
+/// <c>[s] = s^ [A] + (1 - 2 s^) [rho]</c> and
+/// <c>[s x] = s^ y [A] - s^ [r] + (1 - 2 s^) (y [rho] - [rho r])</c>, both local and exact.</para>
+/// <para>Opened values: y is uniform (r is), s^ is a uniform bit (rho is). Inputs outside
+/// |x| &lt; 2^(n-1) give wrong results (undetectable without leaking); choose n from the activation range.</para>
+/// <para>Key per element and party: the DCF key, 16 (n - 8 + 2) bytes for n &gt; 8, plus shares of r, rho
+/// (and rho r for ReLU) and one bit; party A's shares come from a 16-byte seed.</para>
+/// </remarks>
+internal abstract class BitSignGateBase : IGateProtocol
+{
+    /// <summary>Ring values per element besides the bit (r, rho[, rho r]).</summary>
+    protected abstract int RingValues { get; }
+
+    /// <summary>Bits of y opened in round 1.</summary>
+    protected abstract int OpenBits(int n);
+
+    public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits;
+        int len = step.Inputs[0].ElementCount;
+        int k = RingValues;
+        int words = (len + 63) / 64;
+        var r = new ulong[len];
+        var rho = new ulong[words];
+        prg.Fill(r);
+        prg.Fill(rho);
+        ulong lowMask = GateMath.Mask(n - 1);
+        var alphas = new ulong[len];
+        for (int i = 0; i < len; i++)
+        {
+            alphas[i] = r[i] & lowMask;
+        }
+
+        // DCF keys first, so that evaluation can wrap the record buffer without a copy.
+        long dcfBytes = BitDcf.BatchBytes(n - 1, len);
+        if (dcfBytes > Array.MaxLength / 2)
+        {
+            throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
+        }
+
+        byte[] keysA = new byte[dcfBytes];
+        byte[] keysB = new byte[dcfBytes];
+        BitDcf.Generate(n - 1, alphas, prg, keysA, keysB);
+        a.WriteBytes(keysA);
+        b.WriteBytes(keysB);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(keysA);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(keysB);
+
+        // values[j * len + i] (j < k), then the bit words c = r1 XOR rho.
+        var values = new ulong[(k * len) + words];
+        for (int i = 0; i < len; i++)
+        {
+            ulong rh = (rho[i >> 6] >> (i & 63)) & 1;
+            values[i] = r[i];
+            values[len + i] = rh;
+            if (k == 3)
+            {
+                values[(2 * len) + i] = rh * r[i];
+            }
+
+            ulong c = ((r[i] >> (n - 1)) & 1) ^ rh;
+            values[(k * len) + (i >> 6)] |= c << (i & 63);
+        }
+
+        var sharesA = new ulong[values.Length];
+        a.WriteBytes(GateMath.SeededShares(prg, sharesA));
+        var sharesB = new ulong[values.Length];
+        for (int i = 0; i < k * len; i++)
+        {
+            sharesB[i] = values[i] - sharesA[i];
+        }
+
+        for (int i = k * len; i < values.Length; i++)
+        {
+            sharesB[i] = values[i] ^ sharesA[i];
+        }
+
+        b.WriteRing(sharesB);
+        Array.Clear(r);
+        Array.Clear(rho);
+        Array.Clear(alphas);
+        Array.Clear(values);
+        Array.Clear(sharesA);
+        Array.Clear(sharesB);
+    }
+
+    public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
+    {
+        Share x = inputs[0];
+        int len = x.Shape.ElementCount;
+        int n = step.InputBits;
+        int k = RingValues;
+        int words = (len + 63) / 64;
+        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
+        var shares = new ulong[(k * len) + words];
+        GateMath.ReadDealerShares(context, keys, shares);
+        ReadOnlySpan<ulong> xs = x.Value.Span;
+        var masked = new ulong[len];
+        for (int i = 0; i < len; i++)
+        {
+            masked[i] = xs[i] + shares[i];
+        }
+
+        ulong[] y = await GateMath.OpenAsync(context, masked, OpenBits(n), cancellationToken).ConfigureAwait(false);
+
+        // w: this party's share of 1{y0 < r0}.
+        ulong nMask = GateMath.Mask(n);
+        ulong half = 1UL << (n - 1);
+        var low = masked; // reuse
+        var top = new ulong[words];
+        for (int i = 0; i < len; i++)
+        {
+            ulong yp = (y[i] + half) & nMask;
+            low[i] = yp & (half - 1);
+            top[i >> 6] |= (yp >> (n - 1)) << (i & 63);
+        }
+
+        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        try
+        {
+            BitDcf.Evaluate(n - 1, context.Party, dcf, low, w);
+            var mine = new ulong[words];
+            ReadOnlySpan<ulong> c = shares.AsSpan(k * len, words);
+            for (int i = 0; i < len; i++)
+            {
+                mine[i >> 6] |= (ulong)w[i] << (i & 63);
+            }
+
+            for (int j = 0; j < words; j++)
+            {
+                mine[j] ^= c[j] ^ (context.IsA ? top[j] : 0);
+            }
+
+            ulong[] sHat = await ExchangeBitsAsync(context, mine, len, cancellationToken).ConfigureAwait(false);
+            var result = new RingTensor(step.Output);
+            Finish(context, y, sHat, shares, len, result.Span);
+            return new Share(context.Party, result, OutputFractionalBits(x));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(w, clearArray: true);
+            Array.Clear(shares);
+        }
+    }
+
+    /// <summary>Computes the output shares from y, the opened s^ bits and the dealer shares.</summary>
+    protected abstract void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> shares, int len, Span<ulong> output);
+
+    /// <summary>Fractional bits of the output.</summary>
+    protected abstract int OutputFractionalBits(Share input);
+
+    /// <summary>Opens XOR-shared bits: each party sends its packed bits (ceil(len / 8) bytes), one round.</summary>
+    private static async Task<ulong[]> ExchangeBitsAsync(GateContext context, ulong[] mine, int len, CancellationToken cancellationToken)
+    {
+        int bytes = (len + 7) / 8;
+        byte[] send = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] receive = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(mine.AsSpan()).Slice(0, bytes).CopyTo(send);
+            ValueTask sending = context.Channel.SendAsync(send.AsMemory(0, bytes), cancellationToken);
+            await context.Channel.ReceiveAsync(receive.AsMemory(0, bytes), cancellationToken).ConfigureAwait(false);
+            await sending.ConfigureAwait(false);
+            var opened = new ulong[mine.Length];
+            receive.AsSpan(0, bytes).CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(opened.AsSpan()));
+            for (int j = 0; j < opened.Length; j++)
+            {
+                opened[j] ^= mine[j];
+            }
+
+            return opened;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(send, clearArray: true);
+            ArrayPool<byte>.Shared.Return(receive, clearArray: true);
+        }
+    }
+
+    /// <summary>Bit i of a packed bit vector.</summary>
+    protected static ulong Bit(ReadOnlySpan<ulong> bits, int i) => (bits[i >> 6] >> (i & 63)) & 1;
+}
+
+/// <summary>
+/// Sign gate: shares of s = 1{x &gt;= 0} in Z_2^64 (see <see cref="BitSignGateBase"/>). Key: the comparison
+/// DCF (depth n-1) and shares of r, rho and one bit. Online: n bits + 1 bit each way, two rounds.
+/// </summary>
+internal sealed class SignGate : BitSignGateBase
+{
+    public static readonly SignGate Instance = new();
+
+    protected override int RingValues => 2; // r, rho
+
+    protected override int OpenBits(int n) => n;
+
+    protected override void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> shares, int len, Span<ulong> output)
+    {
+        ReadOnlySpan<ulong> rho = shares.Slice(len, len);
+        ulong a = context.IsA ? 1UL : 0UL;
+        for (int i = 0; i < len; i++)
+        {
+            ulong s = Bit(sHat, i);
+            output[i] = (s * a) + ((1 - (2 * s)) * rho[i]);
+        }
+    }
+
+    protected override int OutputFractionalBits(Share input) => 0;
+}
+
+/// <summary>
+/// ReLU gate, exact: max(x, 0) (see <see cref="BitSignGateBase"/>). Key: the comparison DCF (depth n-1) and
+/// shares of r, rho, rho r and one bit. Online: 64 bits + 1 bit each way, two rounds.
+/// </summary>
+internal sealed class ReluGate : BitSignGateBase
+{
+    public static readonly ReluGate Instance = new();
+
+    protected override int RingValues => 3; // r, rho, rho r
+
+    protected override int OpenBits(int n) => 64;
+
+    protected override void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> shares, int len, Span<ulong> output)
+    {
+        ReadOnlySpan<ulong> r = shares[..len], rho = shares.Slice(len, len), rhoR = shares.Slice(2 * len, len);
+        ulong a = context.IsA ? 1UL : 0UL;
+        for (int i = 0; i < len; i++)
+        {
+            ulong s = Bit(sHat, i);
+            output[i] = (s * y[i] * a) - (s * r[i]) + ((1 - (2 * s)) * ((y[i] * rho[i]) - rhoR[i]));
+        }
+    }
+
+    protected override int OutputFractionalBits(Share input) => input.FractionalBits;
+}
