@@ -12,6 +12,7 @@ namespace HssEe.Benchmarks;
 /// timing, because keys are single-use). Online bytes, rounds and key bytes of each case are
 /// printed at setup (lines starting with <c>COST</c>). 2^18 rather than 10^6 elements: at 10^6 a
 /// ReLU bundle at n = 64 is 2 GB per party, and re-dealing it every iteration exhausts memory.
+/// The ReLU cases marked (10^6) run the target size at n = 16 and 32.
 /// </summary>
 [Config(typeof(Config))]
 public class GateBenchmarks
@@ -24,7 +25,7 @@ public class GateBenchmarks
     private MemoryStream _keysB = null!;
 
     /// <summary>Gate and bit-width.</summary>
-    [Params("Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
+    [Params("Relu n=16 (10^6)", "Relu n=32 (10^6)", "Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
     public string Case { get; set; } = "Relu n=32";
 
     /// <summary>Builds the plan and the input shares, and prints the costs once.</summary>
@@ -35,13 +36,14 @@ public class GateBenchmarks
         {
             "Softmax 256x128" => new TensorShape(256, 128),
             "LayerNorm 16x4096" => new TensorShape(16, 4096),
+            _ when Case.EndsWith("(10^6)", StringComparison.Ordinal) => new TensorShape(1_000_000),
             _ => new TensorShape(Elements),
         };
         var builder = new PlanBuilder(12);
         _plan = Case switch
         {
-            "Relu n=16" => builder.Relu(shape, 16).Build(),
-            "Relu n=32" => builder.Relu(shape, 32).Build(),
+            "Relu n=16" or "Relu n=16 (10^6)" => builder.Relu(shape, 16).Build(),
+            "Relu n=32" or "Relu n=32 (10^6)" => builder.Relu(shape, 32).Build(),
             "GeLU spline" => builder.PiecewiseLinear(shape, NonLinearFunctions.Gelu(), label: "gelu").Build(),
             "Softmax 256x128" => builder.Softmax(shape).Build(),
             "LayerNorm 16x4096" => builder.LayerNorm(shape).Build(),
