@@ -103,6 +103,40 @@ public class BitDcfTests
         }
     }
 
+    [Theory]
+    [InlineData(BitDcf.Kernel.Avx512)]
+    [InlineData(BitDcf.Kernel.AesNi)]
+    [InlineData(BitDcf.Kernel.Portable)]
+    internal void Every_kernel_agrees_with_the_clear_comparison(BitDcf.Kernel kernel)
+    {
+        if (!BitDcf.Supports(kernel))
+        {
+            return; // the machine lacks the instructions; CI machines with them run it
+        }
+
+        (AesPrg prg, string seed) = TestSeeds.Fresh();
+        using var _ = prg;
+        foreach (int n in new[] { 3, 8, 31, 64 })
+        {
+            const int Keys = 517;
+            ulong[] alphas = RandomPoints(prg, Keys, n);
+            ulong[] points = RandomPoints(prg, Keys, n);
+            points[0] = alphas[0];
+            points[1] = (alphas[1] - 1) & Mask(n);
+            var keysA = new byte[BitDcf.BatchBytes(n, Keys)];
+            var keysB = new byte[keysA.Length];
+            BitDcf.Generate(n, alphas, prg, keysA, keysB);
+            var outA = new byte[Keys];
+            var outB = new byte[Keys];
+            BitDcf.Evaluate(n, Party.A, keysA, points, outA, -1, kernel);
+            BitDcf.Evaluate(n, Party.B, keysB, points, outB, 1, kernel);
+            for (int i = 0; i < Keys; i++)
+            {
+                Assert.True((outA[i] ^ outB[i]) == (points[i] < alphas[i] ? 1 : 0), $"{kernel} n={n} key {i}, seed={seed}");
+            }
+        }
+    }
+
     [Fact]
     public void Key_size_matches_the_formula_and_is_below_the_papers_bound()
     {
