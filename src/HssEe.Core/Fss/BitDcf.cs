@@ -481,56 +481,32 @@ internal static unsafe class BitDcf
         Vector128<byte> k1 = rk[1], k2 = rk[2], k3 = rk[3], k4 = rk[4], k5 = rk[5];
         Vector128<byte> k6 = rk[6], k7 = rk[7], k8 = rk[8], k9 = rk[9], k10 = rk[10];
         Vector512<ulong> k0 = Vector512.Create(rk[0]).AsUInt64();
-        Vector512<ulong> clear = Vector512.Create(Vector128.Create(~7UL, ulong.MaxValue));
-        Vector512<ulong> high = Vector512.Create(Vector128.Create(0UL, ulong.MaxValue));
-        Vector512<ulong> leafTweak = Vector512.Create(Vector128.Create(LeafTweak, 0UL));
-        Vector512<ulong> sixtyThree = Vector512.Create(63UL);
-        Vector512<ulong>* st = stackalloc Vector512<ulong>[5 * 4]; // X, T, V, P, G per quad
+        Quad* quads = stackalloc Quad[4];
         for (int q = 0; q < 4; q++)
         {
             Lane* l = lanes + (4 * q);
-            st[q] = Vector512.Create(Vector256.Create(l[0].X, l[1].X), Vector256.Create(l[2].X, l[3].X));
-            st[4 + q] = Vector512.Create(Vector256.Create(l[0].T, l[1].T), Vector256.Create(l[2].T, l[3].T));
-            st[8 + q] = Vector512<ulong>.Zero;
-            st[12 + q] = Vector512.Create(Vector256.Create(l[0].P, l[1].P), Vector256.Create(l[2].P, l[3].P));
+            quads[q].X = Vector512.Create(Vector256.Create(l[0].X, l[1].X), Vector256.Create(l[2].X, l[3].X));
+            quads[q].T = Vector512.Create(Vector256.Create(l[0].T, l[1].T), Vector256.Create(l[2].T, l[3].T));
+            quads[q].V = Vector512<ulong>.Zero;
+            quads[q].P = Vector512.Create(Vector256.Create(l[0].P, l[1].P), Vector256.Create(l[2].P, l[3].P));
         }
 
         for (int level = 0; level <= d; level++)
         {
             bool leaf = level == d;
             byte* cw = cws + (16 * Group * level);
-            Vector512<ulong> in0 = (st[0] & clear) ^ (leaf ? leafTweak : Vector512.ShiftRightLogical(st[12], 63));
-            Vector512<ulong> g0 = Avx512F.Shuffle(in0.AsUInt32(), 0x4E).AsUInt64() ^ (in0 & high);
-            st[16] = g0;
-            g0 ^= k0;
-            Vector128<byte> b0 = g0.GetLower().GetLower().AsByte();
-            Vector128<byte> b1 = g0.GetLower().GetUpper().AsByte();
-            Vector128<byte> b2 = Avx512F.ExtractVector128(g0, 2).AsByte();
-            Vector128<byte> b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
-            Vector512<ulong> in1 = (st[1] & clear) ^ (leaf ? leafTweak : Vector512.ShiftRightLogical(st[13], 63));
-            Vector512<ulong> g1 = Avx512F.Shuffle(in1.AsUInt32(), 0x4E).AsUInt64() ^ (in1 & high);
-            st[17] = g1;
-            g1 ^= k0;
-            Vector128<byte> b4 = g1.GetLower().GetLower().AsByte();
-            Vector128<byte> b5 = g1.GetLower().GetUpper().AsByte();
-            Vector128<byte> b6 = Avx512F.ExtractVector128(g1, 2).AsByte();
-            Vector128<byte> b7 = Avx512F.ExtractVector128(g1, 3).AsByte();
-            Vector512<ulong> in2 = (st[2] & clear) ^ (leaf ? leafTweak : Vector512.ShiftRightLogical(st[14], 63));
-            Vector512<ulong> g2 = Avx512F.Shuffle(in2.AsUInt32(), 0x4E).AsUInt64() ^ (in2 & high);
-            st[18] = g2;
-            g2 ^= k0;
-            Vector128<byte> b8 = g2.GetLower().GetLower().AsByte();
-            Vector128<byte> b9 = g2.GetLower().GetUpper().AsByte();
-            Vector128<byte> b10 = Avx512F.ExtractVector128(g2, 2).AsByte();
-            Vector128<byte> b11 = Avx512F.ExtractVector128(g2, 3).AsByte();
-            Vector512<ulong> in3 = (st[3] & clear) ^ (leaf ? leafTweak : Vector512.ShiftRightLogical(st[15], 63));
-            Vector512<ulong> g3 = Avx512F.Shuffle(in3.AsUInt32(), 0x4E).AsUInt64() ^ (in3 & high);
-            st[19] = g3;
-            g3 ^= k0;
-            Vector128<byte> b12 = g3.GetLower().GetLower().AsByte();
-            Vector128<byte> b13 = g3.GetLower().GetUpper().AsByte();
-            Vector128<byte> b14 = Avx512F.ExtractVector128(g3, 2).AsByte();
-            Vector128<byte> b15 = Avx512F.ExtractVector128(g3, 3).AsByte();
+            Vector512<ulong> g0 = QuadInput(quads + 0, leaf) ^ k0;
+            Vector128<byte> b0 = g0.GetLower().GetLower().AsByte(), b1 = g0.GetLower().GetUpper().AsByte();
+            Vector128<byte> b2 = Avx512F.ExtractVector128(g0, 2).AsByte(), b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
+            Vector512<ulong> g1 = QuadInput(quads + 1, leaf) ^ k0;
+            Vector128<byte> b4 = g1.GetLower().GetLower().AsByte(), b5 = g1.GetLower().GetUpper().AsByte();
+            Vector128<byte> b6 = Avx512F.ExtractVector128(g1, 2).AsByte(), b7 = Avx512F.ExtractVector128(g1, 3).AsByte();
+            Vector512<ulong> g2 = QuadInput(quads + 2, leaf) ^ k0;
+            Vector128<byte> b8 = g2.GetLower().GetLower().AsByte(), b9 = g2.GetLower().GetUpper().AsByte();
+            Vector128<byte> b10 = Avx512F.ExtractVector128(g2, 2).AsByte(), b11 = Avx512F.ExtractVector128(g2, 3).AsByte();
+            Vector512<ulong> g3 = QuadInput(quads + 3, leaf) ^ k0;
+            Vector128<byte> b12 = g3.GetLower().GetLower().AsByte(), b13 = g3.GetLower().GetUpper().AsByte();
+            Vector128<byte> b14 = Avx512F.ExtractVector128(g3, 2).AsByte(), b15 = Avx512F.ExtractVector128(g3, 3).AsByte();
             Round(k1, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
             Round(k2, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
             Round(k3, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
@@ -540,92 +516,62 @@ internal static unsafe class BitDcf
             Round(k7, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
             Round(k8, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
             Round(k9, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            {
-                Vector512<ulong> h = Vector512.Create(
-                    Vector256.Create(X86Aes.EncryptLast(b0, k10), X86Aes.EncryptLast(b1, k10)),
-                    Vector256.Create(X86Aes.EncryptLast(b2, k10), X86Aes.EncryptLast(b3, k10))).AsUInt64() ^ st[16];
-                Vector512<ulong> x = h ^ (Vector512.Load((ulong*)(cw + 0)) & st[4]);
-                if (leaf)
-                {
-                    st[0] = x;
-                }
-                else
-                {
-                    Vector512<ulong> shift = Vector512.ShiftRightLogical(st[12], 63) ^ sixtyThree;
-                    Vector512<long> top = Vector512.ShiftRightArithmetic(Avx512F.ShiftLeftLogicalVariable(x, shift).AsInt64(), 63);
-                    st[4] = Avx512F.UnpackLow(top, top).AsUInt64();
-                    st[8] ^= x;
-                    st[0] = x;
-                    st[12] = Vector512.ShiftLeft(st[12], 1);
-                }
-            }
-            {
-                Vector512<ulong> h = Vector512.Create(
-                    Vector256.Create(X86Aes.EncryptLast(b4, k10), X86Aes.EncryptLast(b5, k10)),
-                    Vector256.Create(X86Aes.EncryptLast(b6, k10), X86Aes.EncryptLast(b7, k10))).AsUInt64() ^ st[17];
-                Vector512<ulong> x = h ^ (Vector512.Load((ulong*)(cw + 64)) & st[5]);
-                if (leaf)
-                {
-                    st[1] = x;
-                }
-                else
-                {
-                    Vector512<ulong> shift = Vector512.ShiftRightLogical(st[13], 63) ^ sixtyThree;
-                    Vector512<long> top = Vector512.ShiftRightArithmetic(Avx512F.ShiftLeftLogicalVariable(x, shift).AsInt64(), 63);
-                    st[5] = Avx512F.UnpackLow(top, top).AsUInt64();
-                    st[9] ^= x;
-                    st[1] = x;
-                    st[13] = Vector512.ShiftLeft(st[13], 1);
-                }
-            }
-            {
-                Vector512<ulong> h = Vector512.Create(
-                    Vector256.Create(X86Aes.EncryptLast(b8, k10), X86Aes.EncryptLast(b9, k10)),
-                    Vector256.Create(X86Aes.EncryptLast(b10, k10), X86Aes.EncryptLast(b11, k10))).AsUInt64() ^ st[18];
-                Vector512<ulong> x = h ^ (Vector512.Load((ulong*)(cw + 128)) & st[6]);
-                if (leaf)
-                {
-                    st[2] = x;
-                }
-                else
-                {
-                    Vector512<ulong> shift = Vector512.ShiftRightLogical(st[14], 63) ^ sixtyThree;
-                    Vector512<long> top = Vector512.ShiftRightArithmetic(Avx512F.ShiftLeftLogicalVariable(x, shift).AsInt64(), 63);
-                    st[6] = Avx512F.UnpackLow(top, top).AsUInt64();
-                    st[10] ^= x;
-                    st[2] = x;
-                    st[14] = Vector512.ShiftLeft(st[14], 1);
-                }
-            }
-            {
-                Vector512<ulong> h = Vector512.Create(
-                    Vector256.Create(X86Aes.EncryptLast(b12, k10), X86Aes.EncryptLast(b13, k10)),
-                    Vector256.Create(X86Aes.EncryptLast(b14, k10), X86Aes.EncryptLast(b15, k10))).AsUInt64() ^ st[19];
-                Vector512<ulong> x = h ^ (Vector512.Load((ulong*)(cw + 192)) & st[7]);
-                if (leaf)
-                {
-                    st[3] = x;
-                }
-                else
-                {
-                    Vector512<ulong> shift = Vector512.ShiftRightLogical(st[15], 63) ^ sixtyThree;
-                    Vector512<long> top = Vector512.ShiftRightArithmetic(Avx512F.ShiftLeftLogicalVariable(x, shift).AsInt64(), 63);
-                    st[7] = Avx512F.UnpackLow(top, top).AsUInt64();
-                    st[11] ^= x;
-                    st[3] = x;
-                    st[15] = Vector512.ShiftLeft(st[15], 1);
-                }
-            }
+            QuadAdvance(quads + 0, Join(X86Aes.EncryptLast(b0, k10), X86Aes.EncryptLast(b1, k10), X86Aes.EncryptLast(b2, k10), X86Aes.EncryptLast(b3, k10)), cw + 0, leaf);
+            QuadAdvance(quads + 1, Join(X86Aes.EncryptLast(b4, k10), X86Aes.EncryptLast(b5, k10), X86Aes.EncryptLast(b6, k10), X86Aes.EncryptLast(b7, k10)), cw + 64, leaf);
+            QuadAdvance(quads + 2, Join(X86Aes.EncryptLast(b8, k10), X86Aes.EncryptLast(b9, k10), X86Aes.EncryptLast(b10, k10), X86Aes.EncryptLast(b11, k10)), cw + 128, leaf);
+            QuadAdvance(quads + 3, Join(X86Aes.EncryptLast(b12, k10), X86Aes.EncryptLast(b13, k10), X86Aes.EncryptLast(b14, k10), X86Aes.EncryptLast(b15, k10)), cw + 192, leaf);
         }
 
-        // Leaf: output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block.
-        ulong* c = (ulong*)st;
-        ulong* v = (ulong*)(st + 8);
+        // Leaf: output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block (left in X).
         for (int e = 0; e < Group; e++)
         {
+            Quad* q = quads + (e / 4);
             int z = lanes[e].Z;
-            ulong word = c[(2 * e) + (z >> 6)];
-            o[e] = (byte)(((v[2 * e] >> 2) ^ (word >> (z & 63))) & 1);
+            ulong word = q->X.GetElement((2 * (e % 4)) + (z >> 6));
+            o[e] = (byte)(((q->V.GetElement(2 * (e % 4)) >> 2) ^ (word >> (z & 63))) & 1);
+        }
+    }
+
+    /// <summary>Four lanes' state in 512-bit registers (one 128-bit lane per key), as <see cref="Lane"/>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Quad
+    {
+        public Vector512<ulong> X;
+        public Vector512<ulong> T;
+        public Vector512<ulong> V;
+        public Vector512<ulong> P;
+        public Vector512<ulong> G;
+    }
+
+    /// <summary>sigma(seed XOR tweak) for four keys, kept in <see cref="Quad.G"/> for the feed-forward.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> QuadInput(Quad* q, bool leaf)
+    {
+        Vector512<ulong> tweak = leaf ? Vector512.Create(Vector128.Create(LeafTweak, 0UL)) : Vector512.ShiftRightLogical(q->P, 63);
+        Vector512<ulong> input = (q->X & Vector512.Create(Vector128.Create(~7UL, ulong.MaxValue))) ^ tweak;
+        Vector512<ulong> g = Avx512F.Shuffle(input.AsUInt32(), 0x4E).AsUInt64() ^ (input & Vector512.Create(Vector128.Create(0UL, ulong.MaxValue)));
+        q->G = g;
+        return g;
+    }
+
+    /// <summary>Four encrypted blocks as one 512-bit register.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Join(Vector128<byte> a, Vector128<byte> b, Vector128<byte> c, Vector128<byte> d) =>
+        Vector512.Create(Vector256.Create(a, b), Vector256.Create(c, d)).AsUInt64();
+
+    /// <summary>As <see cref="Advance"/> for four keys; at the leaf only the corrected block is kept (in X).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void QuadAdvance(Quad* q, Vector512<ulong> encrypted, byte* cw, bool leaf)
+    {
+        Vector512<ulong> x = (encrypted ^ q->G) ^ (Vector512.Load((ulong*)cw) & q->T);
+        q->X = x;
+        if (!leaf)
+        {
+            Vector512<ulong> shift = Vector512.ShiftRightLogical(q->P, 63) ^ Vector512.Create(63UL);
+            Vector512<long> top = Vector512.ShiftRightArithmetic(Avx512F.ShiftLeftLogicalVariable(x, shift).AsInt64(), 63);
+            q->T = Avx512F.UnpackLow(top, top).AsUInt64();
+            q->V ^= x;
+            q->P = Vector512.ShiftLeft(q->P, 1);
         }
     }
 

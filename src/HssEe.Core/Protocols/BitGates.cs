@@ -58,13 +58,7 @@ internal abstract class BitSignGateBase : IGateProtocol
             throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
         }
 
-        byte[] keysA = new byte[dcfBytes];
-        byte[] keysB = new byte[dcfBytes];
-        BitDcf.Generate(n - 1, alphas, prg, keysA, keysB);
-        a.WriteBytes(keysA);
-        b.WriteBytes(keysB);
-        System.Security.Cryptography.CryptographicOperations.ZeroMemory(keysA);
-        System.Security.Cryptography.CryptographicOperations.ZeroMemory(keysB);
+        BitDcf.Generate(n - 1, alphas, prg, a.Append((int)dcfBytes), b.Append((int)dcfBytes));
 
         // values[j * len + i] (j < k), then the bit words c = r1 XOR rho.
         var values = new ulong[(k * len) + words];
@@ -178,9 +172,7 @@ internal abstract class BitSignGateBase : IGateProtocol
         try
         {
             System.Runtime.InteropServices.MemoryMarshal.AsBytes(mine.AsSpan()).Slice(0, bytes).CopyTo(send);
-            ValueTask sending = context.Channel.SendAsync(send.AsMemory(0, bytes), cancellationToken);
-            await context.Channel.ReceiveAsync(receive.AsMemory(0, bytes), cancellationToken).ConfigureAwait(false);
-            await sending.ConfigureAwait(false);
+            await GateMath.ExchangeAsync(context, send.AsMemory(0, bytes), receive.AsMemory(0, bytes), cancellationToken).ConfigureAwait(false);
             var opened = new ulong[mine.Length];
             receive.AsSpan(0, bytes).CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(opened.AsSpan()));
             for (int j = 0; j < opened.Length; j++)

@@ -54,6 +54,16 @@ internal sealed class KeyMaterial : IDisposable
 
     public void WriteRing(ReadOnlySpan<ulong> values) => WriteBytes(MemoryMarshal.AsBytes(values));
 
+    /// <summary>Appends <paramref name="count"/> zero bytes and returns them, for key generators that write in place.</summary>
+    public Span<byte> Append(int count)
+    {
+        Ensure(count);
+        Span<byte> appended = _buffer.AsSpan(_length, count);
+        appended.Clear();
+        _length += count;
+        return appended;
+    }
+
     public void Reset()
     {
         CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, _length));
@@ -108,9 +118,7 @@ internal static class GateMath
         try
         {
             Pack(mine, send.AsSpan(0, mine.Length * width), width, mask);
-            ValueTask sending = context.Channel.SendAsync(send.AsMemory(0, mine.Length * width), cancellationToken);
-            await context.Channel.ReceiveAsync(receive.AsMemory(0, mine.Length * width), cancellationToken).ConfigureAwait(false);
-            await sending.ConfigureAwait(false);
+            await ExchangeAsync(context, send.AsMemory(0, mine.Length * width), receive.AsMemory(0, mine.Length * width), cancellationToken).ConfigureAwait(false);
             var opened = new ulong[mine.Length];
             Unpack(receive.AsSpan(0, mine.Length * width), opened, width);
             for (int i = 0; i < opened.Length; i++)
@@ -125,6 +133,14 @@ internal static class GateMath
             ArrayPool<byte>.Shared.Return(send, clearArray: true);
             ArrayPool<byte>.Shared.Return(receive, clearArray: true);
         }
+    }
+
+    /// <summary>Sends <paramref name="send"/> and receives the peer's message of <paramref name="receive"/>'s length concurrently (one round).</summary>
+    public static async Task ExchangeAsync(GateContext context, ReadOnlyMemory<byte> send, Memory<byte> receive, CancellationToken cancellationToken)
+    {
+        ValueTask sending = context.Channel.SendAsync(send, cancellationToken);
+        await context.Channel.ReceiveAsync(receive, cancellationToken).ConfigureAwait(false);
+        await sending.ConfigureAwait(false);
     }
 
     /// <summary>Fills <paramref name="destination"/> from a fresh derived seed, and returns the seed (what the party's key stores).</summary>
