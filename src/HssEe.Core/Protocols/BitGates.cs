@@ -106,54 +106,60 @@ internal abstract class BitSignGateBase : IGateProtocol
         int k = RingValues;
         int words = (len + 63) / 64;
         byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
-        var shares = new ulong[(k * len) + words];
-        GateMath.ReadDealerShares(context, keys, shares);
-        ReadOnlySpan<ulong> xs = x.Value.Span;
-        var masked = new ulong[len];
-        for (int i = 0; i < len; i++)
-        {
-            masked[i] = xs[i] + shares[i];
-        }
 
-        ulong[] y = await GateMath.OpenAsync(context, masked, OpenBits(n), cancellationToken).ConfigureAwait(false);
-
-        // w: this party's share of 1{y0 < r0}.
-        ulong nMask = GateMath.Mask(n);
-        ulong half = 1UL << (n - 1);
-        var low = masked; // reuse
-        var top = new ulong[words];
-        for (int i = 0; i < len; i++)
-        {
-            ulong yp = (y[i] + half) & nMask;
-            low[i] = yp & (half - 1);
-            top[i >> 6] |= (yp >> (n - 1)) << (i & 63);
-        }
-
+        // Temporaries come from the pool (10^6 elements would otherwise fault in fresh pages every call).
+        using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (k * len) + words);
+        ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
+        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
         byte[] w = ArrayPool<byte>.Shared.Rent(len);
         try
         {
-            BitDcf.Evaluate(n - 1, context.Party, dcf, low, w);
-            var mine = new ulong[words];
-            ReadOnlySpan<ulong> c = shares.AsSpan(k * len, words);
+            ReadOnlySpan<ulong> shares = dealer.Span;
+            ReadOnlySpan<ulong> xs = x.Value.Span;
             for (int i = 0; i < len; i++)
             {
-                mine[i >> 6] |= (ulong)w[i] << (i & 63);
+                masked[i] = xs[i] + shares[i];
             }
 
+            await GateMath.OpenIntoAsync(context, masked, len, OpenBits(n), y, cancellationToken).ConfigureAwait(false);
+
+            // w: this party's share of 1{y0 < r0}.
+            ulong nMask = GateMath.Mask(n);
+            ulong half = 1UL << (n - 1);
+            ulong[] low = masked; // reuse
+            var mine = new ulong[words];
+            for (int i = 0; i < len; i++)
+            {
+                ulong yp = (y[i] + half) & nMask;
+                low[i] = yp & (half - 1);
+                mine[i >> 6] |= (yp >> (n - 1)) << (i & 63);
+            }
+
+            BitDcf.Evaluate(n - 1, context.Party, dcf, low.AsSpan(0, len), w.AsSpan(0, len));
+            ReadOnlySpan<ulong> c = dealer.Span.Slice(k * len, words);
             for (int j = 0; j < words; j++)
             {
-                mine[j] ^= c[j] ^ (context.IsA ? top[j] : 0);
+                ulong packed = 0;
+                int count = Math.Min(64, len - (j * 64));
+                ReadOnlySpan<byte> bits = w.AsSpan(j * 64, count);
+                for (int b = 0; b < count; b++)
+                {
+                    packed |= (ulong)bits[b] << b;
+                }
+
+                mine[j] = packed ^ c[j] ^ (context.IsA ? mine[j] : 0);
             }
 
             ulong[] sHat = await ExchangeBitsAsync(context, mine, len, cancellationToken).ConfigureAwait(false);
             var result = new RingTensor(step.Output);
-            Finish(context, y, sHat, shares, len, result.Span);
+            Finish(context, y.AsSpan(0, len), sHat, dealer.Span, len, result.Span);
             return new Share(context.Party, result, OutputFractionalBits(x));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(w, clearArray: true);
-            Array.Clear(shares);
+            ArrayPool<ulong>.Shared.Return(masked, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
         }
     }
 

@@ -111,27 +111,43 @@ internal static class GateMath
     /// </summary>
     public static async Task<ulong[]> OpenAsync(GateContext context, ulong[] mine, int bits, CancellationToken cancellationToken)
     {
+        var opened = new ulong[mine.Length];
+        await OpenIntoAsync(context, mine, mine.Length, bits, opened, cancellationToken).ConfigureAwait(false);
+        return opened;
+    }
+
+    /// <summary>
+    /// <see cref="OpenAsync"/> of the first <paramref name="count"/> values into <paramref name="opened"/>
+    /// (which may be a pooled buffer; full 64-bit openings go straight through the channel without packing).
+    /// </summary>
+    public static async Task OpenIntoAsync(GateContext context, ulong[] mine, int count, int bits, ulong[] opened, CancellationToken cancellationToken)
+    {
         int width = BytesPerElement(bits);
         ulong mask = Mask(bits);
-        byte[] send = ArrayPool<byte>.Shared.Rent(mine.Length * width);
-        byte[] receive = ArrayPool<byte>.Shared.Rent(mine.Length * width);
-        try
+        if (width == 8)
         {
-            Pack(mine, send.AsSpan(0, mine.Length * width), width, mask);
-            await ExchangeAsync(context, send.AsMemory(0, mine.Length * width), receive.AsMemory(0, mine.Length * width), cancellationToken).ConfigureAwait(false);
-            var opened = new ulong[mine.Length];
-            Unpack(receive.AsSpan(0, mine.Length * width), opened, width);
-            for (int i = 0; i < opened.Length; i++)
-            {
-                opened[i] = (opened[i] + mine[i]) & mask;
-            }
-
-            return opened;
+            await context.Channel.ExchangeAsync(mine.AsMemory(0, count), opened.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
         }
-        finally
+        else
         {
-            ArrayPool<byte>.Shared.Return(send, clearArray: true);
-            ArrayPool<byte>.Shared.Return(receive, clearArray: true);
+            byte[] send = ArrayPool<byte>.Shared.Rent(count * width);
+            byte[] receive = ArrayPool<byte>.Shared.Rent(count * width);
+            try
+            {
+                Pack(mine.AsSpan(0, count), send.AsSpan(0, count * width), width, mask);
+                await ExchangeAsync(context, send.AsMemory(0, count * width), receive.AsMemory(0, count * width), cancellationToken).ConfigureAwait(false);
+                Unpack(receive.AsSpan(0, count * width), opened.AsSpan(0, count), width);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(send, clearArray: true);
+                ArrayPool<byte>.Shared.Return(receive, clearArray: true);
+            }
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            opened[i] = (opened[i] + mine[i]) & mask;
         }
     }
 
@@ -167,6 +183,23 @@ internal static class GateMath
         {
             keys.TakeRing(destination);
         }
+    }
+
+    /// <summary>
+    /// This party's <paramref name="count"/> dealer shares written by <see cref="SeededShares"/>, without
+    /// copying: party A expands its seed into a pooled buffer, party B's view points into the key record.
+    /// </summary>
+    public static DealerShareBuffer DealerShares(GateContext context, StepKeys keys, int count)
+    {
+        if (context.IsA)
+        {
+            ulong[] rented = ArrayPool<ulong>.Shared.Rent(count);
+            ExpandSeed(keys.TakeBytes(AesPrg.SeedSize), rented.AsSpan(0, count));
+            return new DealerShareBuffer(rented, null, 0, count);
+        }
+
+        (byte[] array, int offset) = keys.TakeSegment(checked(count * sizeof(ulong)));
+        return new DealerShareBuffer(null, array, offset, count);
     }
 
     /// <summary>Expands a seed stored in a key into ring elements.</summary>
@@ -206,6 +239,37 @@ internal static class GateMath
             tmp.Clear();
             source.Slice(i * width, width).CopyTo(tmp);
             values[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(tmp);
+        }
+    }
+}
+
+/// <summary>Dealer shares of one step: a pooled expansion (party A) or a view of the key record (party B).</summary>
+internal readonly struct DealerShareBuffer : IDisposable
+{
+    private readonly ulong[]? _rented;
+    private readonly byte[]? _record;
+    private readonly int _offset;
+    private readonly int _count;
+
+    public DealerShareBuffer(ulong[]? rented, byte[]? record, int offset, int count)
+    {
+        _rented = rented;
+        _record = record;
+        _offset = offset;
+        _count = count;
+    }
+
+    /// <summary>The shares (valid until the step's keys are disposed).</summary>
+    public ReadOnlySpan<ulong> Span => _rented is not null
+        ? _rented.AsSpan(0, _count)
+        : MemoryMarshal.Cast<byte, ulong>(_record.AsSpan(_offset, _count * sizeof(ulong)));
+
+    /// <summary>Wipes and returns a pooled expansion (the key record is wiped with the step's keys).</summary>
+    public void Dispose()
+    {
+        if (_rented is not null)
+        {
+            ArrayPool<ulong>.Shared.Return(_rented, clearArray: true);
         }
     }
 }

@@ -29,7 +29,7 @@ public sealed class KeyBundleException : Exception
 }
 
 /// <summary>
-/// The binary format of key bundles (version 1, little-endian), streamed so that a large
+/// The binary format of key bundles (version 2, little-endian), streamed so that a large
 /// model's keys need not sit in memory twice:
 /// <list type="bullet">
 /// <item>header (72 bytes): magic <c>"HSSEEKB1"</c>, u16 version, u8 party, u8 reserved,
@@ -37,8 +37,9 @@ public sealed class KeyBundleException : Exception
 /// (shared by the two parties' bundles of one dealing);</item>
 /// <item>one record per plan step: u32 step index, u16 operation kind, u16 reserved, u64 payload
 /// length, the payload (the step's key material), and a 32-byte chained checksum
-/// <c>SHA-256(previous checksum || record header || D(payload))</c>, where D is a fast 128-bit
-/// fixed-key-AES checksum of the payload (the chain starts from SHA-256 of the header);</item>
+/// <c>SHA-256(previous checksum || record header || D(payload))</c>, where D is the fast 128-bit
+/// NH + fixed-key-AES checksum of the payload (<see cref="PayloadDigest"/>; version 1 used one AES
+/// block per 16 bytes instead); the chain starts from SHA-256 of the header;</item>
 /// <item>an end record: index 0xFFFFFFFF, kind 0, length 0, and its chained checksum.</item>
 /// </list>
 /// A reader verifies each record before handing its keys out, so a corrupted, truncated,
@@ -48,7 +49,7 @@ public sealed class KeyBundleException : Exception
 public static class KeyBundleFormat
 {
     /// <summary>Format version written and accepted.</summary>
-    public const ushort Version = 1;
+    public const ushort Version = 2;
 
     /// <summary>Header size in bytes.</summary>
     public const int HeaderSize = 72;
@@ -148,6 +149,7 @@ internal sealed class KeyBundleWriter : IDisposable
 internal sealed class KeyBundleReader
 {
     private const long MaxRecordPayload = 1L << 34;
+    private const int ReadPiece = 1 << 20;
     private readonly Stream _stream;
     private readonly Plan _plan;
     private byte[] _chain;
@@ -228,7 +230,7 @@ internal sealed class KeyBundleReader
         (uint index, ushort kind, byte[] payload, int length) = ReadRecord($"the keys of {step}");
         if (index != step.Index || kind != (ushort)step.Kind)
         {
-            CryptographicOperations.ZeroMemory(payload);
+            KeyBufferPool.Return(payload);
             throw new KeyBundleException($"Key bundle record {index} (kind {kind}) does not match {step}: the bundle is out of order or for another plan.");
         }
 
@@ -271,19 +273,46 @@ internal sealed class KeyBundleReader
         }
 
         // Pinned, with zeroed slack after the payload: FSS key collections can wrap it without a copy.
-        byte[] payload = GC.AllocateUninitializedArray<byte>((int)length + Fss.FssKeyBits.Slack, pinned: true);
-        payload.AsSpan((int)length).Clear();
-        ReadExactly(payload.AsSpan(0, (int)length), what);
+        // Pooled: large records reuse wiped buffers whose pages are already mapped.
+        int size = (int)length;
+        byte[] payload = KeyBufferPool.Rent(size + Fss.FssKeyBits.Slack);
+        payload.AsSpan(size).Clear();
+        var digest = new PayloadDigest();
+        try
+        {
+            // Digest each piece right after reading it, while it is still in cache.
+            for (int offset = 0; offset < size; offset += ReadPiece)
+            {
+                Span<byte> piece = payload.AsSpan(offset, Math.Min(ReadPiece, size - offset));
+                ReadExactly(piece, what);
+                digest.Append(piece);
+            }
+        }
+        catch
+        {
+            KeyBufferPool.Return(payload);
+            throw;
+        }
+
         var checksum = new byte[KeyBundleFormat.ChecksumSize];
-        ReadExactly(checksum, what);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(_chain);
         hash.AppendData(header);
-        hash.AppendData(PayloadDigest.Compute(payload.AsSpan(0, (int)length)));
+        hash.AppendData(digest.Finish());
         byte[] expected = hash.GetHashAndReset();
+        try
+        {
+            ReadExactly(checksum, what);
+        }
+        catch
+        {
+            KeyBufferPool.Return(payload);
+            throw;
+        }
+
         if (!CryptographicOperations.FixedTimeEquals(expected, checksum))
         {
-            CryptographicOperations.ZeroMemory(payload);
+            KeyBufferPool.Return(payload);
             throw new KeyBundleException($"Key bundle checksum mismatch at {what}: the bundle is corrupted or was tampered with.");
         }
 
@@ -368,6 +397,14 @@ internal sealed class StepKeys : IDisposable
         return span;
     }
 
+    /// <summary>Takes the next <paramref name="count"/> bytes as (record array, offset), a view that stays valid until disposal.</summary>
+    public (byte[] Array, int Offset) TakeSegment(int count)
+    {
+        int offset = _offset;
+        _ = TakeBytes(count);
+        return (_payload, offset);
+    }
+
     /// <summary>Copies the next ring elements into <paramref name="destination"/>.</summary>
     public void TakeRing(Span<ulong> destination) => TakeBytes(destination.Length * sizeof(ulong)).CopyTo(MemoryMarshal.AsBytes(destination));
 
@@ -384,7 +421,12 @@ internal sealed class StepKeys : IDisposable
 
     public void Dispose()
     {
-        CryptographicOperations.ZeroMemory(_payload);
+        if (Disposed)
+        {
+            return;
+        }
+
+        KeyBufferPool.Return(_payload); // wipes it
         _payload = [];
         _offset = 0;
         Disposed = true;

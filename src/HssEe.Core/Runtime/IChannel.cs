@@ -24,3 +24,13 @@ public interface IChannel : IAsyncDisposable
     /// <returns>The message, or null when the peer closed.</returns>
     ValueTask<byte[]?> ReceiveAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A transport that can take ownership of a freshly built frame instead of copying it (the in-process
+/// channel): <see cref="PartyChannel"/> never touches a frame again after sending it.
+/// </summary>
+internal interface IOwnedFrameTransport
+{
+    /// <summary>Sends <paramref name="frame"/>, which the caller gives up.</summary>
+    ValueTask SendOwnedAsync(byte[] frame, CancellationToken cancellationToken);
+}

@@ -7,7 +7,7 @@ namespace HssEe.Runtime;
 /// benchmarks, demos). Messages are copied on send. Disposing one end closes it: the other end
 /// then receives null (peer closed) once it has read what was already sent.
 /// </summary>
-public sealed class InProcessChannel : IChannel
+public sealed class InProcessChannel : IChannel, IOwnedFrameTransport
 {
     private readonly ChannelWriter<byte[]> _outbound;
     private readonly ChannelReader<byte[]> _inbound;
@@ -28,10 +28,15 @@ public sealed class InProcessChannel : IChannel
     }
 
     /// <inheritdoc />
-    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) => SendOwnedAsync(message.ToArray(), cancellationToken);
+
+    /// <inheritdoc/>
+    ValueTask IOwnedFrameTransport.SendOwnedAsync(byte[] frame, CancellationToken cancellationToken) => SendOwnedAsync(frame, cancellationToken);
+
+    private ValueTask SendOwnedAsync(byte[] frame, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (!_outbound.TryWrite(message.ToArray()))
+        if (!_outbound.TryWrite(frame))
         {
             throw new ChannelClosedException("This end of the in-process channel is closed.");
         }

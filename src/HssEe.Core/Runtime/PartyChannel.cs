@@ -194,7 +194,7 @@ public sealed class PartyChannel : IAsyncDisposable
         }
 
         Interlocked.Add(ref _frameBytesSent, frame.Length);
-        return _transport.SendAsync(frame, cancellationToken);
+        return _transport is IOwnedFrameTransport owned ? owned.SendOwnedAsync(frame, cancellationToken) : _transport.SendAsync(frame, cancellationToken);
     }
 
     private async ValueTask<byte[]> ReceiveFrameAsync(int expectedLength, CancellationToken cancellationToken)

@@ -40,4 +40,52 @@ public class PayloadDigestTests
             Assert.NotEqual(digest, PayloadDigest.Compute(zeroExtended));
         }
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(100)]
+    [InlineData(4096)]
+    [InlineData(4097)]
+    [InlineData(70_000)]
+    [InlineData((5 << 20) + 123)] // parallel path for the one-shot digest
+    public void Kernels_pieces_and_the_parallel_path_agree(int length)
+    {
+        byte[] data = RandomNumberGenerator.GetBytes(length);
+        byte[] expected = PayloadDigest.Compute(data, PayloadDigest.Kernel.Scalar);
+        foreach (PayloadDigest.Kernel kernel in Enum.GetValues<PayloadDigest.Kernel>())
+        {
+            if (!PayloadDigest.Supports(kernel))
+            {
+                continue;
+            }
+
+            Assert.Equal(expected, PayloadDigest.Compute(data, kernel));
+
+            // Appended in uneven pieces (chunk-straddling and chunk-aligned).
+            var incremental = new PayloadDigest(kernel);
+            int offset = 0, piece = 1;
+            while (offset < length)
+            {
+                int take = Math.Min(piece, length - offset);
+                incremental.Append(data.AsSpan(offset, take));
+                offset += take;
+                piece = (piece * 7) + 4096;
+            }
+
+            Assert.Equal(expected, incremental.Finish());
+        }
+    }
+
+    [Fact]
+    public void Changing_the_top_bit_of_any_word_of_a_zero_chunk_changes_the_digest()
+    {
+        byte[] data = new byte[PayloadDigest.ChunkBytes];
+        byte[] zero = PayloadDigest.Compute(data, PayloadDigest.Kernel.Scalar);
+        for (int word = 0; word < 512; word++)
+        {
+            byte[] changed = (byte[])data.Clone();
+            changed[(8 * word) + 7] = 0x80;
+            Assert.NotEqual(zero, PayloadDigest.Compute(changed, PayloadDigest.Kernel.Scalar));
+        }
+    }
 }

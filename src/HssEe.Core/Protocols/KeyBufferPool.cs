@@ -1,0 +1,118 @@
+using System.Security.Cryptography;
+
+namespace HssEe.Protocols;
+
+/// <summary>
+/// Reuses the large pinned buffers that hold key records during the online phase.
+/// </summary>
+/// <remarks>
+/// <para>A ReLU over 10^6 elements reads about 170 MB of keys per party. Each record needs a
+/// fresh pinned array, and the first write to each of its pages costs a page fault: 1.5 to 12 us
+/// per 4 KiB page measured on our CI-class VM. For large records that costs more than the
+/// evaluation itself. Buffers given back here are wiped first (every byte, with
+/// <see cref="CryptographicOperations.ZeroMemory"/>), so a retained buffer never holds key
+/// material. The next record of a similar size reuses the buffer, and its pages are already
+/// mapped.</para>
+/// <para>Only buffers of at least <see cref="MinimumPooledBytes"/> are pooled. The pool retains
+/// at most <see cref="MaxRetainedBytes"/> bytes in total (an eighth of the memory the GC may use,
+/// capped at 4 GiB). Beyond that, returned buffers are wiped and dropped.</para>
+/// </remarks>
+internal static class KeyBufferPool
+{
+    /// <summary>Smallest buffer worth pooling (smaller ones are cheap to allocate).</summary>
+    public const int MinimumPooledBytes = 1 << 20;
+
+    private static readonly List<byte[]> Free = [];
+    private static long _retained;
+
+    /// <summary>Cap on the bytes kept for reuse.</summary>
+    public static long MaxRetainedBytes { get; } = Math.Min(4L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
+
+    /// <summary>Bytes currently retained (all zero).</summary>
+    public static long RetainedBytes
+    {
+        get
+        {
+            lock (Free)
+            {
+                return _retained;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A pinned array of at least <paramref name="length"/> bytes whose bytes from
+    /// <paramref name="length"/> on are zero. The caller fills the first <paramref name="length"/> bytes.
+    /// </summary>
+    public static byte[] Rent(int length)
+    {
+        if (length >= MinimumPooledBytes)
+        {
+            lock (Free)
+            {
+                int best = -1;
+                for (int i = 0; i < Free.Count; i++)
+                {
+                    int size = Free[i].Length;
+                    if (size >= length && size <= length + (length / 2) && (best < 0 || size < Free[best].Length))
+                    {
+                        best = i;
+                    }
+                }
+
+                if (best >= 0)
+                {
+                    byte[] found = Free[best];
+                    Free.RemoveAt(best);
+                    _retained -= found.Length;
+                    return found;
+                }
+            }
+        }
+
+        byte[] fresh = GC.AllocateUninitializedArray<byte>(length, pinned: true);
+        return fresh;
+    }
+
+    /// <summary>Wipes <paramref name="buffer"/> and keeps it for reuse if it is large and the cap allows.</summary>
+    public static void Return(byte[] buffer)
+    {
+        CryptographicOperations.ZeroMemory(buffer);
+        if (buffer.Length < MinimumPooledBytes)
+        {
+            return;
+        }
+
+        lock (Free)
+        {
+            if (_retained + buffer.Length > MaxRetainedBytes)
+            {
+                // Evict smaller buffers first while that makes room: large records are the expensive ones to fault in.
+                Free.Sort((x, y) => x.Length.CompareTo(y.Length));
+                while (Free.Count > 0 && _retained + buffer.Length > MaxRetainedBytes && Free[0].Length <= buffer.Length)
+                {
+                    _retained -= Free[0].Length;
+                    Free.RemoveAt(0);
+                }
+
+                if (_retained + buffer.Length > MaxRetainedBytes)
+                {
+                    return;
+                }
+            }
+
+            Free.Add(buffer);
+            _retained += buffer.Length;
+        }
+    }
+
+    /// <summary>Drops every retained buffer (for tests and for callers that need the memory back).</summary>
+    public static void Trim()
+    {
+        lock (Free)
+        {
+            Free.Clear();
+            _retained = 0;
+        }
+    }
+}
