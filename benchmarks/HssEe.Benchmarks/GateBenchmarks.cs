@@ -12,7 +12,9 @@ namespace HssEe.Benchmarks;
 /// timing, because keys are single-use). Online bytes, rounds and key bytes of each case are
 /// printed at setup (lines starting with <c>COST</c>). 2^18 rather than 10^6 elements: at 10^6 a
 /// ReLU bundle at n = 64 is 2 GB per party, and re-dealing it every iteration exhausts memory.
-/// The ReLU cases marked (10^6) run the target size at n = 16 and 32.
+/// The cases marked (10^6) run the target size: ReLU at n = 16 and 32, and the table activations
+/// (GeLU at n = 16, |x| &lt; 8; SiLU at n = 17, |x| &lt; 16; 2^9 cells unless m says otherwise), with the output
+/// left at scale f + u for the next layer's truncation, or rescaled to f by a truncation step.
 /// </summary>
 [Config(typeof(Config))]
 public class GateBenchmarks
@@ -25,7 +27,7 @@ public class GateBenchmarks
     private MemoryStream _keysB = null!;
 
     /// <summary>Gate and bit-width.</summary>
-    [Params("Relu n=16 (10^6)", "Relu n=32 (10^6)", "Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
+    [Params("Relu n=16 (10^6)", "Relu n=32 (10^6)", "GeLU table n=16 (10^6)", "GeLU table n=16 m=8 (10^6)", "GeLU table n=16 rescaled (10^6)", "SiLU table n=17 (10^6)", "SiLU table n=17 rescaled (10^6)", "Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
     public string Case { get; set; } = "Relu n=32";
 
     /// <summary>Builds the plan and the input shares, and prints the costs once.</summary>
@@ -45,6 +47,11 @@ public class GateBenchmarks
             "Relu n=16" or "Relu n=16 (10^6)" => builder.Relu(shape, 16).Build(),
             "Relu n=32" or "Relu n=32 (10^6)" => builder.Relu(shape, 32).Build(),
             "GeLU spline" => builder.PiecewiseLinear(shape, NonLinearFunctions.Gelu(), label: "gelu").Build(),
+            "GeLU table n=16 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, rescale: false, label: "gelu").Build(),
+            "GeLU table n=16 rescaled (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, label: "gelu").Build(),
+            "GeLU table n=16 m=8 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, tableBits: 8, rescale: false, label: "gelu").Build(),
+            "SiLU table n=17 rescaled (10^6)" => builder.TableActivation(shape, NonLinearFunctions.SiluReference, 17, label: "silu").Build(),
+            "SiLU table n=17 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.SiluReference, 17, rescale: false, label: "silu").Build(),
             "Softmax 256x128" => builder.Softmax(shape).Build(),
             "LayerNorm 16x4096" => builder.LayerNorm(shape).Build(),
             "Relu n=64" => builder.Relu(shape, 64).Build(),
@@ -56,7 +63,7 @@ public class GateBenchmarks
         var values = new float[shape.ElementCount];
         for (int i = 0; i < values.Length; i++)
         {
-            values[i] = ((i % 2001) - 1000) / 100f;
+            values[i] = Case.Contains("table", StringComparison.Ordinal) ? ((i % 1501) - 750) / 100f : ((i % 2001) - 1000) / 100f;
         }
 
         (_a, _b) = SecretSharing.Split(values, shape, new FixedPointFormat(_plan.Steps[0].Kind == OperationKind.Truncate && Case.StartsWith("Truncate", StringComparison.Ordinal) ? 24 : 12));
@@ -117,6 +124,7 @@ public class GateBenchmarks
             OperationKind.Sign => await session.SignAsync(mine, ct).ConfigureAwait(false),
             OperationKind.Truncate => await session.TruncateAsync(mine, ct).ConfigureAwait(false),
             OperationKind.Spline => await session.PiecewiseLinearAsync(mine, ct).ConfigureAwait(false),
+            OperationKind.TableActivation => await session.TableActivationAsync(mine, ct).ConfigureAwait(false),
             _ => await session.MultiplyAsync(mine, mine, ct).ConfigureAwait(false),
         };
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Security.Cryptography;
 using HssEe.Fss;
 using HssEe.Randomness;
 using HssEe.Ring;
@@ -170,7 +171,7 @@ internal abstract class BitSignGateBase : IGateProtocol
     protected abstract int OutputFractionalBits(Share input);
 
     /// <summary>Opens XOR-shared bits: each party sends its packed bits (ceil(len / 8) bytes), one round.</summary>
-    private static async Task<ulong[]> ExchangeBitsAsync(GateContext context, ulong[] mine, int len, CancellationToken cancellationToken)
+    internal static async Task<ulong[]> ExchangeBitsAsync(GateContext context, ulong[] mine, int len, CancellationToken cancellationToken)
     {
         int bytes = (len + 7) / 8;
         byte[] send = ArrayPool<byte>.Shared.Rent(bytes);
@@ -196,7 +197,7 @@ internal abstract class BitSignGateBase : IGateProtocol
     }
 
     /// <summary>Bit i of a packed bit vector.</summary>
-    protected static ulong Bit(ReadOnlySpan<ulong> bits, int i) => (bits[i >> 6] >> (i & 63)) & 1;
+    internal static ulong Bit(ReadOnlySpan<ulong> bits, int i) => (bits[i >> 6] >> (i & 63)) & 1;
 }
 
 /// <summary>
@@ -249,4 +250,189 @@ internal sealed class ReluGate : BitSignGateBase
     }
 
     protected override int OutputFractionalBits(Share input) => input.FractionalBits;
+}
+
+/// <summary>
+/// Faithful truncation in two rounds from a one-bit comparison DCF on the low bits only: exactly
+/// floor(x / 2^s) for |x| &lt; 2^(n-1), n &lt;= 63 (bit-width 64 keeps the one-round <see cref="TruncateGate"/>).
+/// </summary>
+/// <remarks>
+/// <para><b>Round 1.</b> With X = x + 2^(n-1) (party A adds the offset), 0 &lt;= X &lt; 2^63, the parties open
+/// Y = X + r mod 2^64 for a uniform 64-bit r. Then
+/// <c>floor(X / 2^s) = (Y &gt;&gt; s) - (r &gt;&gt; s) - borrow + 2^(64-s) wrap (mod 2^64)</c> with
+/// borrow = 1{Y mod 2^s &lt; r mod 2^s} and wrap = 1{X + r &gt;= 2^64}. Because X &lt; 2^63, the addition wraps
+/// exactly when r's top bit is set and Y's is clear: wrap = msb(r) (1 - msb(Y)), linear in a dealer value,
+/// so only the borrow needs a comparison: one comparison-DCF key of depth s (XOR-shared bit).</para>
+/// <para><b>Round 2.</b> The parties open borrow XOR rho (rho a dealer bit) and convert it with dealer shares
+/// of rho, as the ReLU gate does. Everything else is local; the result is exact.</para>
+/// <para><b>Key per element.</b> The comparison key (16 (max(s - 7, 0) + 2) bytes), shares of r &gt;&gt; s,
+/// msb(r) and rho (party A: a seed; party B: 24 bytes) and one bit; r itself comes from two seeds.
+/// Online: 8 bytes + 1 bit each way.</para>
+/// </remarks>
+internal sealed class BitTruncateGate : IGateProtocol
+{
+    public static readonly BitTruncateGate Instance = new();
+
+    private const int RingValues = 3; // r >> s, msb(r), rho
+
+    public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int s = TruncateGate.Shift(step), len = step.Inputs[0].ElementCount;
+        if (s == 0)
+        {
+            return;
+        }
+
+        int words = (len + 63) / 64;
+        byte[] seedA = new byte[AesPrg.SeedSize], seedB = new byte[AesPrg.SeedSize];
+        prg.Fill(seedA);
+        prg.Fill(seedB);
+        var r = new ulong[len];
+        var rB = new ulong[len];
+        GateMath.ExpandSeed(seedA, r);
+        GateMath.ExpandSeed(seedB, rB);
+        var alphas = new ulong[len];
+        ulong lowMask = GateMath.Mask(s);
+        for (int i = 0; i < len; i++)
+        {
+            r[i] += rB[i];
+            alphas[i] = r[i] & lowMask;
+        }
+
+        long dcfBytes = BitDcf.BatchBytes(s, len);
+        if (dcfBytes > Array.MaxLength / 2)
+        {
+            throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
+        }
+
+        BitDcf.Generate(s, alphas, prg, a.Append((int)dcfBytes), b.Append((int)dcfBytes));
+
+        var rho = new ulong[words];
+        prg.Fill(rho);
+        var values = new ulong[(RingValues * len) + words];
+        for (int i = 0; i < len; i++)
+        {
+            values[i] = r[i] >> s;
+            values[len + i] = r[i] >> 63;
+            values[(2 * len) + i] = BitSignGateBase.Bit(rho, i);
+        }
+
+        rho.AsSpan().CopyTo(values.AsSpan(RingValues * len));
+        if ((len & 63) != 0)
+        {
+            values[^1] &= (1UL << (len & 63)) - 1;
+        }
+
+        var sharesA = new ulong[values.Length];
+        byte[] seedValues = GateMath.SeededShares(prg, sharesA);
+        for (int i = 0; i < RingValues * len; i++)
+        {
+            values[i] -= sharesA[i];
+        }
+
+        for (int i = RingValues * len; i < values.Length; i++)
+        {
+            values[i] ^= sharesA[i];
+        }
+
+        a.WriteBytes(seedA);
+        a.WriteBytes(seedValues);
+        b.WriteBytes(seedB);
+        b.WriteRing(values);
+        CryptographicOperations.ZeroMemory(seedA);
+        CryptographicOperations.ZeroMemory(seedB);
+        CryptographicOperations.ZeroMemory(seedValues);
+        Array.Clear(r);
+        Array.Clear(rB);
+        Array.Clear(alphas);
+        Array.Clear(rho);
+        Array.Clear(values);
+        Array.Clear(sharesA);
+    }
+
+    public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
+    {
+        Share x = inputs[0];
+        int n = step.InputBits, s = TruncateGate.Shift(step), len = x.Shape.ElementCount;
+        if (s == 0)
+        {
+            return new Share(context.Party, RingTensor.FromSpan(x.Value.Span, x.Shape), x.FractionalBits);
+        }
+
+        int words = (len + 63) / 64;
+        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(s, len)));
+        byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
+        using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (RingValues * len) + words);
+        ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
+        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
+        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        try
+        {
+            GateMath.ExpandSeed(seed, masked.AsSpan(0, len));
+            ulong offset = context.IsA ? 1UL << (n - 1) : 0;
+            ReadOnlySpan<ulong> xs = x.Value.Span;
+            for (int i = 0; i < len; i++)
+            {
+                masked[i] += xs[i] + offset;
+            }
+
+            await GateMath.OpenIntoAsync(context, masked, len, 64, y, cancellationToken).ConfigureAwait(false);
+            ulong lowMask = GateMath.Mask(s);
+            for (int i = 0; i < len; i++)
+            {
+                masked[i] = y[i] & lowMask;
+            }
+
+            BitDcf.Evaluate(s, context.Party, dcf, masked.AsSpan(0, len), w.AsSpan(0, len));
+            ReadOnlySpan<ulong> c = dealer.Span.Slice(RingValues * len, words);
+            var mine = new ulong[words];
+            for (int i = 0; i < len; i++)
+            {
+                mine[i >> 6] |= (ulong)w[i] << (i & 63);
+            }
+
+            for (int j = 0; j < words; j++)
+            {
+                mine[j] ^= c[j];
+            }
+
+            ulong[] bHat = await BitSignGateBase.ExchangeBitsAsync(context, mine, len, cancellationToken).ConfigureAwait(false);
+            ReadOnlySpan<ulong> d = dealer.Span;
+            ReadOnlySpan<ulong> rHigh = d[..len], msb = d.Slice(len, len), rho = d.Slice(2 * len, len);
+            bool isA = context.IsA;
+            ulong unOffset = 1UL << (n - 1 - s);
+            ulong wrapScale = 1UL << (64 - s);
+            var result = new RingTensor(step.Output);
+            Span<ulong> output = result.Span;
+            for (int i = 0; i < len; i++)
+            {
+                ulong b = BitSignGateBase.Bit(bHat, i);
+                ulong borrow = (isA ? b : 0) + ((1 - (2 * b)) * rho[i]);
+                ulong wrap = (1 - (y[i] >> 63)) * msb[i];
+                output[i] = (isA ? (y[i] >> s) - unOffset : 0) - rHigh[i] - borrow + (wrapScale * wrap);
+            }
+
+            return new Share(context.Party, result, x.FractionalBits - s);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+            ArrayPool<ulong>.Shared.Return(masked, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
+            ArrayPool<byte>.Shared.Return(w, clearArray: true);
+        }
+    }
+}
+
+/// <summary>Truncation by bit-width: the two-round <see cref="BitTruncateGate"/> up to 63 bits, the one-round <see cref="TruncateGate"/> at 64.</summary>
+internal sealed class TruncateDispatch : IGateProtocol
+{
+    public static readonly TruncateDispatch Instance = new();
+
+    private static IGateProtocol For(PlanStep step) => step.InputBits <= 63 ? BitTruncateGate.Instance : TruncateGate.Instance;
+
+    public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b) => For(step).Deal(step, prg, a, b);
+
+    public Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken) =>
+        For(step).EvaluateAsync(context, step, keys, inputs, cancellationToken);
 }

@@ -72,9 +72,10 @@ internal static class GateRegistry
         [OperationKind.MatMul] = MatMulGate.Instance,
         [OperationKind.Sign] = SignGate.Instance,
         [OperationKind.Relu] = ReluGate.Instance,
-        [OperationKind.Truncate] = TruncateGate.Instance,
+        [OperationKind.Truncate] = TruncateDispatch.Instance,
         [OperationKind.Lookup] = LookupGate.Instance,
         [OperationKind.Spline] = IntervalSelectGate.Instance,
+        [OperationKind.TableActivation] = TableActivationGate.Instance,
     };
 
     public static IGateProtocol For(OperationKind kind) => Gates.TryGetValue(kind, out IGateProtocol? gate)

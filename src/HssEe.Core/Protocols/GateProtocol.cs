@@ -217,8 +217,43 @@ internal static class GateMath
             return;
         }
 
+        switch (BitConverter.IsLittleEndian ? width : 0)
+        {
+            case 1:
+                for (int i = 0; i < values.Length; i++)
+                {
+                    destination[i] = (byte)(values[i] & mask);
+                }
+
+                return;
+            case 2:
+                Span<ushort> halves = MemoryMarshal.Cast<byte, ushort>(destination);
+                for (int i = 0; i < values.Length; i++)
+                {
+                    halves[i] = (ushort)(values[i] & mask);
+                }
+
+                return;
+            case 4:
+                Span<uint> words = MemoryMarshal.Cast<byte, uint>(destination);
+                for (int i = 0; i < values.Length; i++)
+                {
+                    words[i] = (uint)(values[i] & mask);
+                }
+
+                return;
+        }
+
+        // Other widths: overlapping 8-byte little-endian writes, each overwriting the previous one's zero high bytes.
+        int fast = BitConverter.IsLittleEndian ? Math.Max(0, values.Length - ((8 + width - 1) / width)) : 0;
+        ref byte d = ref MemoryMarshal.GetReference(destination);
+        for (int i = 0; i < fast; i++)
+        {
+            System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref System.Runtime.CompilerServices.Unsafe.Add(ref d, i * width), values[i] & mask);
+        }
+
         Span<byte> tmp = stackalloc byte[8];
-        for (int i = 0; i < values.Length; i++)
+        for (int i = fast; i < values.Length; i++)
         {
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(tmp, values[i] & mask);
             tmp[..width].CopyTo(destination.Slice(i * width, width));
@@ -233,8 +268,43 @@ internal static class GateMath
             return;
         }
 
+        switch (BitConverter.IsLittleEndian ? width : 0)
+        {
+            case 1:
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i] = source[i];
+                }
+
+                return;
+            case 2:
+                ReadOnlySpan<ushort> halves = MemoryMarshal.Cast<byte, ushort>(source);
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i] = halves[i];
+                }
+
+                return;
+            case 4:
+                ReadOnlySpan<uint> words = MemoryMarshal.Cast<byte, uint>(source);
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i] = words[i];
+                }
+
+                return;
+        }
+
+        int fast = BitConverter.IsLittleEndian ? Math.Max(0, values.Length - ((8 + width - 1) / width)) : 0;
+        ulong widthMask = Mask(8 * width);
+        ref byte src = ref MemoryMarshal.GetReference(source);
+        for (int i = 0; i < fast; i++)
+        {
+            values[i] = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(ref System.Runtime.CompilerServices.Unsafe.Add(ref src, i * width)) & widthMask;
+        }
+
         Span<byte> tmp = stackalloc byte[8];
-        for (int i = 0; i < values.Length; i++)
+        for (int i = fast; i < values.Length; i++)
         {
             tmp.Clear();
             source.Slice(i * width, width).CopyTo(tmp);

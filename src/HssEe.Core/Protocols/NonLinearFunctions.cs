@@ -20,6 +20,11 @@ public static class NonLinearFunctions
     /// <returns>1 / (1 + e^-x).</returns>
     public static double SigmoidReference(double x) => 1 / (1 + Math.Exp(-x));
 
+    /// <summary>The float64 reference of SiLU: x sigmoid(x).</summary>
+    /// <param name="x">Input.</param>
+    /// <returns>x / (1 + e^-x).</returns>
+    public static double SiluReference(double x) => x * SigmoidReference(x);
+
     /// <summary>GeLU (erf form): knots on [-6, 6]; 0 below, x above (|GeLU(x) - tail| &lt; 6e-9 there).</summary>
     /// <param name="intervals">Number of linear pieces on [-6, 6].</param>
     /// <returns>The spec.</returns>

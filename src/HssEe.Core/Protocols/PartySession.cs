@@ -198,6 +198,34 @@ public sealed class PartySession : IDisposable
         return await TruncateAsync(sum, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Runs the activation planned by <see cref="PlanBuilder.TableActivation"/>: the table step (two rounds)
+    /// and, if planned, the truncation back to scale f (one round).
+    /// </summary>
+    /// <param name="x">This party's share of x at the plan's scale f.</param>
+    /// <param name="cancellationToken">Cancels the steps.</param>
+    /// <returns>This party's share of the activation (scale f when rescaled).</returns>
+    public async Task<Share> TableActivationAsync(Share x, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.FractionalBits != _plan.FractionalBits)
+        {
+            throw new ArgumentException($"The activation input carries {x.FractionalBits} fractional bits; the plan's scale is {_plan.FractionalBits}.", nameof(x));
+        }
+
+        bool rescale = _next < _plan.Steps.Length && _plan.Steps[_next].Kind == OperationKind.TableActivation && _plan.Steps[_next].Parameters[1] != 0;
+        Share value = await RunAsync(OperationKind.TableActivation, [x], cancellationToken).ConfigureAwait(false);
+        if (!rescale)
+        {
+            return value;
+        }
+
+        using (value)
+        {
+            return await TruncateAsync(value, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Runs the softmax planned by <see cref="CompositeLayers.Softmax"/>.</summary>
     /// <param name="x">This party's share of the scores, scale f, shape [..., k].</param>
     /// <param name="causal">Must match the plan: apply the causal mask.</param>
@@ -316,7 +344,6 @@ public sealed class PartySession : IDisposable
         return await TruncateRoundedAsync(shaped, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The planned truncation, rounding to nearest: party A first adds half of the dropped unit.</summary>
     /// <summary>The planned truncation, rounding to nearest: half of the dropped unit is added (by party A) first.</summary>
     internal async Task<Share> TruncateRoundedAsync(Share x, CancellationToken cancellationToken)
     {

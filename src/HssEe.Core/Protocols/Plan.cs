@@ -243,6 +243,64 @@ public sealed class PlanBuilder
         return Truncate(shape, coefficientBits - extraOutputBits, truncationBits, $"{label}.truncate");
     }
 
+    /// <summary>
+    /// Adds a smooth activation (GeLU, SiLU, sigmoid, tanh, ...) evaluated from ONE look-up table with linear
+    /// interpolation: 2^<paramref name="tableBits"/> cells cover the whole input range |x| &lt; 2^(bits-1-f), so no
+    /// comparison is needed. Two rounds, ceil(bits/8) + 16 online bytes per element each way; party B's key is
+    /// 40 + 2^tableBits / 8 bytes per element, party A's three seeds. With <paramref name="rescale"/> a faithful
+    /// truncation follows (one more round) and the output has scale f, rounded to nearest; otherwise the
+    /// output keeps scale f + bits - tableBits for the caller to fold into a later truncation.
+    /// </summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="function">The function, evaluated in float64 at plan time to fill the tables (part of the plan hash).</param>
+    /// <param name="bits">Input bit-width n: inputs must satisfy |x| &lt; 2^(n-1-f) - h, h = 2^(n-f-tableBits) the cell width.</param>
+    /// <param name="tableBits">Table size m, 4 to 12: cells of width h; the error is about max|P''| h^2 / 4.</param>
+    /// <param name="rescale">Append the truncation back to scale f.</param>
+    /// <param name="label">Label prefix for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder TableActivation(TensorShape shape, Func<double, double> function, int bits, int tableBits = 9, bool rescale = true, string label = "")
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        CheckGateBits(bits);
+        if (tableBits < 4 || tableBits > TableActivationGate.MaxTableBits || tableBits > bits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tableBits), tableBits, $"Table bits must be between 4 and {TableActivationGate.MaxTableBits}, and at most the input bits ({bits}).");
+        }
+
+        ulong[] tables = TableActivationGate.BuildTables(function, bits, tableBits, FractionalBits);
+        int shift = bits - tableBits;
+        rescale &= shift > 0; // one cell per input value: the output is already at scale f
+        if (rescale)
+        {
+            // Half an output ulp folded into every value: the truncation then rounds to nearest.
+            ulong half = 1UL << (shift - 1);
+            for (int i = 0; i < (1 << tableBits); i++)
+            {
+                tables[i] += half;
+            }
+        }
+
+        ulong largest = 0;
+        for (int i = 0; i < (1 << tableBits); i++)
+        {
+            largest = Math.Max(largest, (ulong)Math.Abs((long)tables[i]) + ((ulong)Math.Abs((long)tables[(1 << tableBits) + i]) << (bits - tableBits)));
+        }
+
+        Add(OperationKind.TableActivation, [shape], shape, bits, [tableBits, rescale ? 1 : 0], System.Runtime.InteropServices.MemoryMarshal.AsBytes(tables.AsSpan()).ToArray(), $"{label}.table");
+        if (!rescale)
+        {
+            return this;
+        }
+
+        int truncationBits = 66 - System.Numerics.BitOperations.LeadingZeroCount(largest);
+        if (truncationBits > 63)
+        {
+            throw new ArgumentException($"The activation's values need {truncationBits} bits before rescaling; use fewer input bits.", nameof(function));
+        }
+
+        return Truncate(shape, shift, Math.Max(truncationBits, shift + 2), $"{label}.rescale");
+    }
+
     private static int CheckGateBits(int bits) => bits is >= 2 and <= 64
         ? bits
         : throw new ArgumentOutOfRangeException(nameof(bits), bits, "FSS gate bit-widths are between 2 and 64.");

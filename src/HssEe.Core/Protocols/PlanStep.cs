@@ -29,6 +29,9 @@ public enum OperationKind
 
     /// <summary>Look-up table on a small domain of k &lt;= 16 bits (FSS through a DPF, exact).</summary>
     Lookup = 14,
+
+    /// <summary>A smooth function from one look-up table with linear interpolation (<see cref="PlanBuilder.TableActivation"/>).</summary>
+    TableActivation = 15,
 }
 
 /// <summary>

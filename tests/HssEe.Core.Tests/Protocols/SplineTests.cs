@@ -20,7 +20,7 @@ public class SplineTests
         Plan plan = new PlanBuilder(12).PiecewiseLinear(shape, spec, coefficientBits: coefficientBits, label: "f").Build();
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.PiecewiseLinearAsync(xs(s.Party), ct));
         Assert.Equal(12, run.A.FractionalBits);
-        Assert.Equal(3, run.Cost.Rounds);
+        Assert.Equal(4, run.Cost.Rounds); // select, product, two-round truncation
         float[] y = SecretSharing.ReconstructToSingle(run.A, run.B);
         double maxAbs = 0, maxRel = 0;
         for (int i = 0; i < points; i++)

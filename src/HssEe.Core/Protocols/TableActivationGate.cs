@@ -1,0 +1,398 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using System.Security.Cryptography;
+using HssEe.Fss;
+using HssEe.Randomness;
+using HssEe.Ring;
+using HssEe.Sharing;
+
+namespace HssEe.Protocols;
+
+/// <summary>
+/// A smooth function P on an n-bit input (|x| &lt; 2^(n-1-f) - h) from one look-up table of 2^m cells of
+/// width h = 2^(n-f-m), with linear interpolation inside the cell, in two rounds. Built for GeLU and SiLU.
+/// </summary>
+/// <remarks>
+/// <para><b>Tables.</b> With u = n - m, cell i (signed, -2^(m-1) &lt;= i &lt; 2^(m-1)) is anchored at i h and
+/// carries a line fitted to P on (i h - h, i h + h): slope S_i = (P(ih + h) - P(ih - h)) / 2, intercept
+/// T_i = the midpoint of the residual's range (a minimax line for convex or concave pieces). The tables
+/// store T_i at scale f + u and S_i at scale f.</para>
+/// <para><b>Round 1.</b> The parties open Y = x + r mod 2^n. With Y = Yh 2^u + Yl and r = rh 2^u + rl,
+/// idx = (Yh - rh) mod 2^m and e = Yl - rl (an integer in (-2^u, 2^u)) satisfy idx 2^u + e = x exactly:
+/// idx is x / 2^u rounded down or up, and e the signed offset from the anchor.</para>
+/// <para><b>The look-up.</b> The dealer's DPF for the point alpha = rh mod 2^m has early termination at
+/// depth 0 (the whole domain in the leaf): party A's key is a seed whose pad G is a pseudorandom
+/// 2^m-bit vector, party B's key is G XOR e_alpha. Each party computes v_T = sum_j b_j T[(Yh - j) mod 2^m]
+/// (and v_S likewise); v_T,A - v_T,B = sigma T[idx] with sigma = 1 - 2 b_B[alpha] in {+1, -1}, known to the
+/// dealer only. Local work is 2^m masked additions per element and table.</para>
+/// <para><b>Round 2.</b> The parties open W_T = sigma T + rho_T and W_S = sigma S + rho_S. Then
+/// T = sigma (W_T - rho_T), S = sigma (W_S - rho_S) and the output T + S e is, with dealer shares of
+/// sigma, sigma rho_T, sigma rl, sigma rho_S and sigma rho_S rl, the local sum
+/// <c>W_T [sigma] - [sigma rho_T] + W_S Yl [sigma] - W_S [sigma rl] - Yl [sigma rho_S] + [sigma rho_S rl]</c>,
+/// exact in Z_2^64, at scale f + u.</para>
+/// <para><b>Opened values.</b> Y is uniform mod 2^n (r is); W_T and W_S are uniform (rho_T, rho_S are).</para>
+/// <para><b>Key per element.</b> Party A: nothing (three step-wide seeds: masks, dealer shares, pads).
+/// Party B: 5 ring elements and 2^m / 8 pad bytes (104 bytes at m = 9). Online: ceil(n/8) + 16 bytes
+/// each way, two rounds. Approximation error: about max|P''| h^2 / 4 from the lines, plus 2^-(f+1) from
+/// rounding the slope table to f bits (measured values in docs/PROTOCOLS.md).</para>
+/// </remarks>
+internal sealed class TableActivationGate : IGateProtocol
+{
+
+    /// <summary>Largest table: 2^12 cells.</summary>
+    public const int MaxTableBits = 12;
+
+    private const int ValuesPerElement = 5; // sigma, sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl
+
+    public static readonly TableActivationGate Instance = new();
+
+    internal static int TableBits(PlanStep step) => (int)step.Parameters[0];
+
+    internal static int CellShift(PlanStep step) => step.InputBits - TableBits(step);
+
+    /// <summary>Output scale: f + u.</summary>
+    internal static int OutputFractionalBits(PlanStep step, int f) => f + CellShift(step);
+
+    /// <summary>Builds the anchor and slope tables (blob: T then S, 2^m ring elements each, index mod 2^m).</summary>
+    internal static ulong[] BuildTables(Func<double, double> function, int n, int m, int f)
+    {
+        int u = n - m, size = 1 << m;
+        double h = Math.ScaleB(1.0, u - f);
+        var tables = new ulong[2 * size];
+        const int Samples = 64;
+        for (int i = -(size / 2); i < size / 2; i++)
+        {
+            double anchor = i * h;
+            double slope = (function(anchor + h) - function(anchor - h)) / 2; // per cell
+            double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+            for (int s = 0; s <= Samples; s++)
+            {
+                double t = -h + (2 * h * s / Samples);
+                double residual = function(anchor + t) - (slope * t / h);
+                lo = Math.Min(lo, residual);
+                hi = Math.Max(hi, residual);
+            }
+
+            double intercept = (lo + hi) / 2;
+            if (!double.IsFinite(intercept) || !double.IsFinite(slope))
+            {
+                throw new ArgumentException($"The activation function is not finite near x = {anchor}.", nameof(function));
+            }
+
+            int index = i & (size - 1);
+            tables[index] = Encode(intercept, f + u, "value");
+            tables[size + index] = Encode(slope, f, "slope");
+        }
+
+        return tables;
+    }
+
+    private static ulong Encode(double value, int bits, string what)
+    {
+        double scaled = Math.Round(Math.ScaleB(value, bits));
+        if (Math.Abs(scaled) >= Math.ScaleB(1.0, 62))
+        {
+            throw new ArgumentException($"An activation table {what} ({value}) does not fit the ring at {bits} fractional bits; use fewer input bits.");
+        }
+
+        return (ulong)(long)scaled;
+    }
+
+    public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, m = TableBits(step), u = n - m, len = step.Inputs[0].ElementCount;
+        int padWords = PadWords(m);
+
+        // Masks r, rho_T, rho_S: both parties' shares come from seeds.
+        byte[] seedMasksA = new byte[AesPrg.SeedSize], seedMasksB = new byte[AesPrg.SeedSize], seedPad = new byte[AesPrg.SeedSize];
+        prg.Fill(seedMasksA);
+        prg.Fill(seedMasksB);
+        prg.Fill(seedPad);
+        var masksA = new ulong[3 * len];
+        var masksB = new ulong[3 * len];
+        GateMath.ExpandSeed(seedMasksA, masksA);
+        GateMath.ExpandSeed(seedMasksB, masksB);
+
+        var values = new ulong[ValuesPerElement * len];
+        var padsB = new ulong[(long)len * padWords];
+        ulong nMask = GateMath.Mask(n), cellMask = GateMath.Mask(m), lowMask = GateMath.Mask(u);
+        const int Chunk = 4096;
+        var pad = new ulong[Chunk * padWords];
+        for (int start = 0; start < len; start += Chunk)
+        {
+            int count = Math.Min(Chunk, len - start);
+            Pads(seedPad, m, start, pad.AsSpan(0, count * padWords));
+            for (int e = 0; e < count; e++)
+            {
+                int i = start + e;
+                ulong r = (masksA[i] + masksB[i]) & nMask;
+                ulong rhoT = masksA[len + i] + masksB[len + i];
+                ulong rhoS = masksA[(2 * len) + i] + masksB[(2 * len) + i];
+                // The DPF point is -alpha: the evaluator then rotates its bit vector by the opened index (see InnerProducts).
+                int alpha = (int)((0 - (r >> u)) & cellMask);
+                ulong rl = r & lowMask;
+                Span<ulong> mine = pad.AsSpan(e * padWords, padWords);
+                ulong bitA = (mine[alpha >> 6] >> (alpha & 63)) & 1;
+                ulong sigma = (2 * bitA) - 1; // +1 or -1 in the ring
+                values[i] = sigma;
+                values[len + i] = sigma * rhoT;
+                values[(2 * len) + i] = sigma * rl;
+                values[(3 * len) + i] = sigma * rhoS;
+                values[(4 * len) + i] = sigma * rhoS * rl;
+                Span<ulong> theirs = padsB.AsSpan((int)((long)i * padWords), padWords);
+                mine.CopyTo(theirs);
+                theirs[alpha >> 6] ^= 1UL << (alpha & 63);
+            }
+        }
+
+        var sharesA = new ulong[values.Length];
+        byte[] seedValuesA = GateMath.SeededShares(prg, sharesA);
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] -= sharesA[i];
+        }
+
+        // Party A: three seeds. Party B: its mask seed, the explicit shares, the pads.
+        a.WriteBytes(seedMasksA);
+        a.WriteBytes(seedValuesA);
+        a.WriteBytes(seedPad);
+        b.WriteBytes(seedMasksB);
+        b.WriteRing(values);
+        b.WriteRing(padsB);
+
+        CryptographicOperations.ZeroMemory(seedMasksA);
+        CryptographicOperations.ZeroMemory(seedMasksB);
+        CryptographicOperations.ZeroMemory(seedPad);
+        CryptographicOperations.ZeroMemory(seedValuesA);
+        Array.Clear(masksA);
+        Array.Clear(masksB);
+        Array.Clear(values);
+        Array.Clear(sharesA);
+        Array.Clear(padsB);
+        Array.Clear(pad);
+    }
+
+    public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
+    {
+        Share x = inputs[0];
+        int n = step.InputBits, m = TableBits(step), u = n - m, len = x.Shape.ElementCount;
+        int padWords = PadWords(m);
+        bool isA = context.IsA;
+
+        byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
+        ulong[] masks = ArrayPool<ulong>.Shared.Rent(3 * len);
+        ulong[] work = ArrayPool<ulong>.Shared.Rent(2 * len);
+        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
+        ulong[] w = ArrayPool<ulong>.Shared.Rent(2 * len);
+        byte[]? seedPad = null;
+        try
+        {
+            GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
+            using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, ValuesPerElement * len);
+            (byte[] Array, int Offset) padsB = default;
+            if (isA)
+            {
+                seedPad = keys.TakeBytes(AesPrg.SeedSize).ToArray();
+            }
+            else
+            {
+                padsB = keys.TakeSegment(checked(len * padWords * sizeof(ulong)));
+            }
+
+            ReadOnlySpan<ulong> xs = x.Value.Span;
+            for (int i = 0; i < len; i++)
+            {
+                work[i] = xs[i] + masks[i];
+            }
+
+            await GateMath.OpenIntoAsync(context, work, len, n, y, cancellationToken).ConfigureAwait(false);
+
+            // Inner products with the tables, then this party's shares of sigma T + rho_T, sigma S + rho_S.
+            Vector128<ulong>[] sums = ByteSums(step);
+            int size = 1 << m;
+            ulong cellMask = (ulong)size - 1;
+            int degree = Environment.ProcessorCount;
+            FssKeyBits.ForChunks(len, degree, 64, 1024, (start, count) =>
+            {
+                // Party A's pads are made 64 elements at a time, so they stay in L1 until used.
+                const int Batch = 64;
+                Span<ulong> ownPads = stackalloc ulong[isA ? Batch * padWords : 0];
+                for (int b0 = 0; b0 < count; b0 += Batch)
+                {
+                    int batch = Math.Min(Batch, count - b0);
+                    if (isA)
+                    {
+                        Pads(seedPad!, m, start + b0, ownPads[..(batch * padWords)]);
+                    }
+
+                    ReadOnlySpan<ulong> pads = isA
+                        ? ownPads
+                        : MemoryMarshal.Cast<byte, ulong>(padsB.Array.AsSpan(padsB.Offset + ((start + b0) * padWords * sizeof(ulong)), batch * padWords * sizeof(ulong)));
+
+                    for (int e = 0; e < batch; e++)
+                    {
+                        int i = start + b0 + e;
+                        (ulong vT, ulong vS) = InnerProducts(pads.Slice(e * padWords, padWords), sums, m, (int)((y[i] >> u) & cellMask));
+                        work[i] = (isA ? vT : 0 - vT) + masks[len + i];
+                        work[len + i] = (isA ? vS : 0 - vS) + masks[(2 * len) + i];
+                    }
+                }
+
+                if (isA)
+                {
+                    CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(ownPads));
+                }
+            });
+
+            await GateMath.OpenIntoAsync(context, work, 2 * len, 64, w, cancellationToken).ConfigureAwait(false);
+
+            ReadOnlySpan<ulong> d = dealer.Span;
+            ReadOnlySpan<ulong> sigma = d[..len], sigmaRhoT = d.Slice(len, len), sigmaRl = d.Slice(2 * len, len);
+            ReadOnlySpan<ulong> sigmaRhoS = d.Slice(3 * len, len), sigmaRhoSRl = d.Slice(4 * len, len);
+            ulong lowMask = GateMath.Mask(u);
+            var result = new RingTensor(step.Output);
+            Span<ulong> output = result.Span;
+            for (int i = 0; i < len; i++)
+            {
+                ulong wT = w[i], wS = w[len + i], yl = y[i] & lowMask;
+                output[i] = (wT * sigma[i]) - sigmaRhoT[i] + (wS * yl * sigma[i]) - (wS * sigmaRl[i]) - (yl * sigmaRhoS[i]) + sigmaRhoSRl[i];
+            }
+
+            return new Share(context.Party, result, OutputFractionalBits(step, x.FractionalBits));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seedMasks);
+            if (seedPad is not null)
+            {
+                CryptographicOperations.ZeroMemory(seedPad);
+            }
+
+            ArrayPool<ulong>.Shared.Return(masks, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(work, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(w, clearArray: true);
+        }
+    }
+
+    /// <summary>
+    /// Subset sums of the tables per pad byte: entry 256 q + b holds (sum, sum) of (T[8q + k], S[8q + k]) over
+    /// the set bits k of b (2^m / 8 * 256 pairs: 256 KiB at m = 9, computed once per step).
+    /// </summary>
+    private static Vector128<ulong>[] ByteSums(PlanStep step)
+    {
+        int m = TableBits(step), size = 1 << m, bytes = Math.Max(1, size / 8);
+        ReadOnlySpan<ulong> blob = MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan());
+        var sums = new Vector128<ulong>[bytes * 256];
+        for (int q = 0; q < bytes; q++)
+        {
+            for (int b = 1; b < 256; b++)
+            {
+                int k = System.Numerics.BitOperations.TrailingZeroCount(b);
+                int index = (8 * q) + k;
+                Vector128<ulong> entry = index < size ? Vector128.Create(blob[index], blob[size + index]) : Vector128<ulong>.Zero;
+                sums[(q * 256) + b] = sums[(q * 256) + (b & (b - 1))] + entry;
+            }
+        }
+
+        return sums;
+    }
+
+    /// <summary>Pad words (64 bits each) per element.</summary>
+    internal static int PadWords(int m) => Math.Max(1, (1 << m) / 64);
+
+    /// <summary>Party A's pads of elements [start, start + count): fixed-key AES in counter mode from the seed.</summary>
+    private static void Pads(ReadOnlySpan<byte> seed, int m, int start, Span<ulong> destination)
+    {
+        int words = PadWords(m);
+        int blocksPerElement = Math.Max(1, words / 2);
+        var blocks = MemoryMarshal.Cast<ulong, Vector128<byte>>(destination);
+        if (words == 1)
+        {
+            // Small tables: one block per element, the low word used.
+            Span<Vector128<byte>> one = stackalloc Vector128<byte>[1];
+            for (int e = 0; e < destination.Length; e++)
+            {
+                FixedKeyAes.CounterStream(Vector128.Create(seed), (ulong)(start + e), one);
+                destination[e] = one[0].AsUInt64().ToScalar() & GateMath.Mask(1 << m);
+            }
+
+            return;
+        }
+
+        FixedKeyAes.CounterStream(Vector128.Create(seed), (ulong)start * (ulong)blocksPerElement, blocks);
+    }
+
+    /// <summary>
+    /// sum_k g_k T[k] and sum_k g_k S[k], where g is the pad <paramref name="bits"/> rotated up by
+    /// <paramref name="shift"/> (g_k = b_(k - shift mod 2^m)): with the DPF point at -alpha, the unit
+    /// vector's term lands on T[shift - alpha]. Rotating the bits instead of the table lets every pad byte
+    /// select a precomputed subset sum (<see cref="ByteSums"/>): 2^m / 8 loads and adds per element.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (ulong T, ulong S) InnerProducts(ReadOnlySpan<ulong> bits, Vector128<ulong>[] sums, int m, int shift)
+    {
+        int size = 1 << m;
+        Span<ulong> g = stackalloc ulong[MaxTableBits <= 12 ? 64 : 0];
+        int words = PadWords(m);
+        if (m < 6)
+        {
+            ulong mask = GateMath.Mask(size);
+            ulong v = bits[0] & mask;
+            g[0] = shift == 0 ? v : ((v << shift) | (v >> (size - shift))) & mask;
+        }
+        else
+        {
+            int w = shift >> 6, b = shift & 63;
+            for (int i = 0; i < words; i++)
+            {
+                ulong hi = bits[(i - w + words) & (words - 1)];
+                ulong lo = bits[(i - w - 1 + (2 * words)) & (words - 1)];
+                g[i] = b == 0 ? hi : (hi << b) | (lo >> (64 - b));
+            }
+        }
+
+        Vector128<ulong> acc0 = Vector128<ulong>.Zero, acc1 = Vector128<ulong>.Zero;
+        ReadOnlySpan<byte> gb = MemoryMarshal.AsBytes(g[..words]);
+        int count = Math.Max(1, size / 8);
+        ref Vector128<ulong> table = ref MemoryMarshal.GetArrayDataReference(sums);
+        int q = 0;
+        for (; q + 1 < count; q += 2)
+        {
+            acc0 += Unsafe.Add(ref table, (q * 256) + gb[q]);
+            acc1 += Unsafe.Add(ref table, ((q + 1) * 256) + gb[q + 1]);
+        }
+
+        if (q < count)
+        {
+            acc0 += Unsafe.Add(ref table, (q * 256) + gb[q]);
+        }
+
+        Vector128<ulong> total = acc0 + acc1;
+        return (total.GetElement(0), total.GetElement(1));
+    }
+
+    /// <summary>The definition of <see cref="InnerProducts"/>, bit by bit (tests).</summary>
+    internal static (ulong T, ulong S) InnerProductsReference(ReadOnlySpan<ulong> bits, ReadOnlySpan<ulong> tables, int m, int shift)
+    {
+        int size = 1 << m;
+        ulong t = 0, s = 0;
+        for (int j = 0; j < size; j++)
+        {
+            if (((bits[j >> 6] >> (j & 63)) & 1) != 0)
+            {
+                int k = (j + shift) & (size - 1);
+                t += tables[k];
+                s += tables[size + k];
+            }
+        }
+
+        return (t, s);
+    }
+
+    /// <summary>The byte sums of a plan step (tests).</summary>
+    internal static Vector128<ulong>[] ByteSumsForTests(PlanStep step) => ByteSums(step);
+}

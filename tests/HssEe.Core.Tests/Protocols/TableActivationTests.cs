@@ -1,0 +1,150 @@
+using HssEe.Protocols;
+using HssEe.Ring;
+using HssEe.Sharing;
+
+namespace HssEe.Core.Tests.Protocols;
+
+public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static long Signed(ulong v, int bits) => bits == 64 ? (long)v : ((long)(v << (64 - bits))) >> (64 - bits);
+
+    [Theory]
+    [InlineData(10, 6, 4)]
+    [InlineData(9, 4, 3)]
+    [InlineData(8, 8, 2)] // u = 0: one cell per input value
+    public async Task Every_input_gives_the_table_line_of_one_of_its_two_nearest_anchors_exactly(int n, int m, int f)
+    {
+        // All valid n-bit inputs: |x| < 2^(n-1) - 2^u (one cell of margin).
+        int u = n - m;
+        int limit = (1 << (n - 1)) - (1 << u);
+        int count = (2 * limit) - 1;
+        var shape = new TensorShape(count);
+        var values = new ulong[count];
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = (ulong)(long)(i - limit + 1);
+        }
+
+        Func<double, double> function = x => Math.Sin(3 * x) + (x * x / 4);
+        Plan plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t").Build();
+        (Share a, Share b) = SecretSharing.Split(new RingTensor(values, shape), f);
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(s.Party == Party.A ? a : b, ct));
+        RingTensor output = SecretSharing.Reconstruct(run.A, run.B);
+        Assert.Equal(f + u, run.A.FractionalBits);
+
+        ulong[] tables = TableActivationGate.BuildTables(function, n, m, f);
+        int size = 1 << m;
+        for (int i = 0; i < count; i++)
+        {
+            long x = Signed(values[i], 64);
+            long below = x >> u; // floor
+            long e0 = x - (below << u);
+            ulong Line(long idx, long e) => tables[(int)(idx & (size - 1))] + (tables[size + (int)(idx & (size - 1))] * (ulong)e);
+            ulong got = output.Span[i];
+            Assert.True(got == Line(below, e0) || got == Line(below + 1, e0 - (1L << u)), $"x = {x}: output {Signed(got, 64)} is neither anchor's line");
+        }
+
+        // Two rounds; ceil(n/8) + 16 bytes per element each way.
+        Assert.Equal(2, run.Cost.Rounds);
+        Assert.Equal((long)count * (((n + 7) / 8) + 16), costs[0].OnlineBytesSent);
+    }
+
+    public static TheoryData<string, int, int, double> Accuracy => new()
+    {
+        // function, n, table bits, documented max abs error (f = 12, inputs on the whole valid range)
+        { "gelu", 16, 9, 1.0e-3 },
+        { "silu", 16, 9, 1.0e-3 },
+        { "gelu", 17, 9, 2.0e-3 },
+        { "silu", 17, 9, 2.0e-3 },
+        { "sigmoid", 17, 9, 1.0e-3 },
+        { "tanh", 16, 9, 1.0e-3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Accuracy))]
+    public async Task Activation_errors_against_float64_stay_within_the_documented_bound(string name, int n, int m, double bound)
+    {
+        Func<double, double> reference = name switch
+        {
+            "gelu" => NonLinearFunctions.GeluReference,
+            "silu" => NonLinearFunctions.SiluReference,
+            "sigmoid" => NonLinearFunctions.SigmoidReference,
+            _ => Math.Tanh,
+        };
+        const int f = 12;
+        double h = Math.ScaleB(1.0, n - f - m);
+        double limit = Math.ScaleB(1.0, n - 1 - f) - h;
+        (var prg, string seed) = TestSeeds.Fresh();
+        const int count = 40_000;
+        var x = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            // Half on a fine grid over the whole range, half random.
+            x[i] = i < count / 2 ? (float)(-limit + (2 * limit * i / (count / 2))) : (float)((prg.NextDouble() * 2 * limit) - limit);
+            x[i] = Math.Clamp(x[i], (float)-limit + 1e-3f, (float)limit - 1e-3f);
+        }
+
+        prg.Dispose();
+        var shape = new TensorShape(count);
+        var q = new FixedPointFormat(f);
+        var xs = ProtocolHarness.Shared(x, shape, q);
+        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name).Build();
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(xs(s.Party), ct));
+        Assert.Equal(f, run.A.FractionalBits);
+        Assert.Equal(4, run.Cost.Rounds); // two for the table, two for the truncation
+        Assert.Equal(2, costs.Count);
+        RingTensor y = SecretSharing.Reconstruct(run.A, run.B);
+        double maxAbs = 0;
+        for (int i = 0; i < count; i++)
+        {
+            double xe = q.Decode(q.Encode(x[i]));
+            double got = Signed(y.Span[i], 64) / 4096.0;
+            maxAbs = Math.Max(maxAbs, Math.Abs(got - reference(xe)));
+        }
+
+        output.WriteLine($"{name} n={n} m={m}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
+        Assert.True(maxAbs <= bound, $"{name} n={n} m={m}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
+    }
+
+    [Fact]
+    public void Byte_sum_inner_products_equal_their_definition_for_every_rotation()
+    {
+        (var prg, string seed) = TestSeeds.Fresh();
+        foreach (int m in new[] { 4, 5, 6, 7, 9, 12 })
+        {
+            int size = 1 << m;
+            var table = new ulong[2 * size];
+            prg.Fill(table);
+            Plan plan = new PlanBuilder(4).Add(OperationKind.TableActivation, [new TensorShape(1)], new TensorShape(1), m + 1, [m, 0], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()).ToArray(), "t").Build();
+            var sums = TableActivationGate.ByteSumsForTests(plan.Steps[0]);
+            var bits = new ulong[TableActivationGate.PadWords(m)];
+            for (int trial = 0; trial < 4; trial++)
+            {
+                prg.Fill(bits);
+                if (m < 6)
+                {
+                    bits[0] &= (1UL << size) - 1;
+                }
+
+                for (int shift = 0; shift < size; shift += m >= 9 ? 37 : 1)
+                {
+                    Assert.True(
+                        TableActivationGate.InnerProductsReference(bits, table, m, shift) == TableActivationGate.InnerProducts(bits, sums, m, shift),
+                        $"m = {m}, shift {shift}, seed {seed}");
+                }
+            }
+        }
+
+        prg.Dispose();
+    }
+
+    [Fact]
+    public void Bad_table_sizes_and_unrepresentable_functions_are_refused_by_name()
+    {
+        var shape = new TensorShape(4);
+        Assert.Contains("Table bits", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 16, 13)).Message, StringComparison.Ordinal);
+        Assert.Contains("Table bits", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 8, 9)).Message, StringComparison.Ordinal);
+        Assert.Contains("not finite", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, x => 1 / x, 16, 9)).Message, StringComparison.Ordinal);
+        Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, x => Math.Exp(x * 100), 16, 9)).Message, StringComparison.Ordinal);
+    }
+}
