@@ -121,4 +121,86 @@ public class OpenedValuesTests
         // Without a mask the opened value would be the constant itself: a sanity check that the test can fail.
         Assert.True(zeros[0] < Elements / 2);
     }
+
+    /// <summary>
+    /// The table activation followed by its truncation on a constant input: histograms (low byte) of every
+    /// opened ring value as party A saw them, and the number of opened borrow bits that were 1.
+    /// </summary>
+    private static async Task<(long[][] Histograms, long Ones)> OpenedTable(double constant)
+    {
+        var shape = new TensorShape(Elements);
+        Plan plan = new PlanBuilder(12).TableActivation(shape, NonLinearFunctions.GeluReference, 16, 9, label: "gelu").Build();
+        var (ka, kb, _) = ProtocolHarness.Deal(plan);
+        var values = new float[Elements];
+        Array.Fill(values, (float)constant);
+        (Share sa, Share sb) = SecretSharing.Split(values, shape, new FixedPointFormat(12));
+        (InProcessChannel la, InProcessChannel lb) = InProcessChannel.CreatePair();
+        var recA = new RecordingChannel(la);
+        await using var ca = new PartyChannel(Party.A, recA, TimeSpan.FromSeconds(30));
+        await using var cb = new PartyChannel(Party.B, lb, TimeSpan.FromSeconds(30));
+        using var sessionA = new PartySession(plan, Party.A, ka, ca);
+        using var sessionB = new PartySession(plan, Party.B, kb, cb);
+        await Task.WhenAll(sessionA.TableActivationAsync(sa), sessionB.TableActivationAsync(sb));
+
+        // Messages: Y mod 2^16 (2 bytes), W_T and W_S (8 bytes each, T first), the truncation's Y (8 bytes), its bits.
+        Assert.Equal(4, recA.Sent.Count);
+        long[] Histogram(int message, int width, int first)
+        {
+            var counts = new long[256];
+            for (int i = 0; i < Elements; i++)
+            {
+                int at = PartyChannel.HeaderSize + ((first + i) * width);
+                counts[(byte)(recA.Sent[message][at] + recA.Received[message][at])]++;
+            }
+
+            return counts;
+        }
+
+        long ones = 0;
+        for (int j = 0; j < Elements / 8; j++)
+        {
+            ones += System.Numerics.BitOperations.PopCount((uint)(recA.Sent[3][PartyChannel.HeaderSize + j] ^ recA.Received[3][PartyChannel.HeaderSize + j]));
+        }
+
+        return ([Histogram(0, 2, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, 8, 0)], ones);
+    }
+
+    [Fact]
+    public async Task Table_activation_and_truncation_openings_are_uniform_and_independent_of_the_input()
+    {
+        var runs = new List<(long[][] Histograms, long Ones)>();
+        foreach (double constant in new[] { 0.0, -3.25, 6.5 })
+        {
+            runs.Add(await OpenedTable(constant));
+        }
+
+        double expected = Elements / 256.0;
+        foreach ((long[][] histograms, long ones) in runs)
+        {
+            Assert.True(Math.Abs(ones - (Elements / 2)) < 1000, $"opened borrow bits are biased: {ones} ones of {Elements}");
+            foreach (long[] h in histograms)
+            {
+                double chi2 = h.Sum(c => (c - expected) * (c - expected) / expected);
+                Assert.True(chi2 < 500, $"opened values are not uniform: chi2 = {chi2}");
+            }
+        }
+
+        for (int k = 0; k < runs[0].Histograms.Length; k++)
+        {
+            foreach ((long[][] other, _) in runs.Skip(1))
+            {
+                double chi2 = 0;
+                for (int i = 0; i < 256; i++)
+                {
+                    double sum = runs[0].Histograms[k][i] + other[k][i];
+                    if (sum > 0)
+                    {
+                        chi2 += ((runs[0].Histograms[k][i] - other[k][i]) * (double)(runs[0].Histograms[k][i] - other[k][i])) / sum;
+                    }
+                }
+
+                Assert.True(chi2 < 500, $"opening {k} depends on the input: two-sample chi2 = {chi2}");
+            }
+        }
+    }
 }
