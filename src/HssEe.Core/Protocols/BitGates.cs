@@ -24,12 +24,13 @@ namespace HssEe.Protocols;
 /// <c>[s x] = s^ y [A] - s^ [r] + (1 - 2 s^) (y [rho] - [rho r])</c>, both local and exact.</para>
 /// <para>Opened values: y is uniform (r is), s^ is a uniform bit (rho is). Inputs outside
 /// |x| &lt; 2^(n-1) give wrong results (undetectable without leaking); choose n from the activation range.</para>
-/// <para>Key per element and party: the DCF key, 16 (n - 8 + 2) bytes for n &gt; 8, plus shares of r, rho
-/// (and rho r for ReLU) and one bit; party A's shares come from a 16-byte seed.</para>
+/// <para>Key per element and party: the DCF key, 16 (n - 8 + 2) bytes for n &gt; 8, plus shares of rho
+/// (and rho r for ReLU) and one bit; r is the sum of two seed expansions (one per party), and party A's
+/// other shares come from a seed too, so party B stores 8 (ReLU: 16) bytes and a bit beyond the DCF key.</para>
 /// </remarks>
 internal abstract class BitSignGateBase : IGateProtocol
 {
-    /// <summary>Ring values per element besides the bit (r, rho[, rho r]).</summary>
+    /// <summary>Ring values per element besides the bit (rho[, rho r]); r itself comes from the parties' seeds.</summary>
     protected abstract int RingValues { get; }
 
     /// <summary>Bits of y opened in round 1.</summary>
@@ -41,14 +42,22 @@ internal abstract class BitSignGateBase : IGateProtocol
         int len = step.Inputs[0].ElementCount;
         int k = RingValues;
         int words = (len + 63) / 64;
+
+        // r = r_A + r_B, each party's share expanded from its own seed.
+        byte[] seedA = new byte[AesPrg.SeedSize], seedB = new byte[AesPrg.SeedSize];
+        prg.Fill(seedA);
+        prg.Fill(seedB);
         var r = new ulong[len];
+        var rB = new ulong[len];
+        GateMath.ExpandSeed(seedA, r);
+        GateMath.ExpandSeed(seedB, rB);
         var rho = new ulong[words];
-        prg.Fill(r);
         prg.Fill(rho);
         ulong lowMask = GateMath.Mask(n - 1);
         var alphas = new ulong[len];
         for (int i = 0; i < len; i++)
         {
+            r[i] += rB[i];
             alphas[i] = r[i] & lowMask;
         }
 
@@ -66,11 +75,10 @@ internal abstract class BitSignGateBase : IGateProtocol
         for (int i = 0; i < len; i++)
         {
             ulong rh = (rho[i >> 6] >> (i & 63)) & 1;
-            values[i] = r[i];
-            values[len + i] = rh;
-            if (k == 3)
+            values[i] = rh;
+            if (k == 2)
             {
-                values[(2 * len) + i] = rh * r[i];
+                values[len + i] = rh * r[i];
             }
 
             ulong c = ((r[i] >> (n - 1)) & 1) ^ rh;
@@ -78,25 +86,30 @@ internal abstract class BitSignGateBase : IGateProtocol
         }
 
         var sharesA = new ulong[values.Length];
-        a.WriteBytes(GateMath.SeededShares(prg, sharesA));
-        var sharesB = new ulong[values.Length];
+        byte[] seedValues = GateMath.SeededShares(prg, sharesA);
         for (int i = 0; i < k * len; i++)
         {
-            sharesB[i] = values[i] - sharesA[i];
+            values[i] -= sharesA[i];
         }
 
         for (int i = k * len; i < values.Length; i++)
         {
-            sharesB[i] = values[i] ^ sharesA[i];
+            values[i] ^= sharesA[i];
         }
 
-        b.WriteRing(sharesB);
+        a.WriteBytes(seedA);
+        a.WriteBytes(seedValues);
+        b.WriteBytes(seedB);
+        b.WriteRing(values);
+        CryptographicOperations.ZeroMemory(seedA);
+        CryptographicOperations.ZeroMemory(seedB);
+        CryptographicOperations.ZeroMemory(seedValues);
         Array.Clear(r);
+        Array.Clear(rB);
         Array.Clear(rho);
         Array.Clear(alphas);
         Array.Clear(values);
         Array.Clear(sharesA);
-        Array.Clear(sharesB);
     }
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
@@ -107,19 +120,21 @@ internal abstract class BitSignGateBase : IGateProtocol
         int k = RingValues;
         int words = (len + 63) / 64;
         byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
+        byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
 
         // Temporaries come from the pool (10^6 elements would otherwise fault in fresh pages every call).
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (k * len) + words);
+        ulong[] r = ArrayPool<ulong>.Shared.Rent(len);
         ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
         ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
         byte[] w = ArrayPool<byte>.Shared.Rent(len);
         try
         {
-            ReadOnlySpan<ulong> shares = dealer.Span;
+            GateMath.ExpandSeed(seed, r.AsSpan(0, len));
             ReadOnlySpan<ulong> xs = x.Value.Span;
             for (int i = 0; i < len; i++)
             {
-                masked[i] = xs[i] + shares[i];
+                masked[i] = xs[i] + r[i];
             }
 
             await GateMath.OpenIntoAsync(context, masked, len, OpenBits(n), y, cancellationToken).ConfigureAwait(false);
@@ -153,19 +168,21 @@ internal abstract class BitSignGateBase : IGateProtocol
 
             ulong[] sHat = await ExchangeBitsAsync(context, mine, len, cancellationToken).ConfigureAwait(false);
             var result = new RingTensor(step.Output);
-            Finish(context, y.AsSpan(0, len), sHat, dealer.Span, len, result.Span);
+            Finish(context, y.AsSpan(0, len), sHat, r.AsSpan(0, len), dealer.Span, len, result.Span);
             return new Share(context.Party, result, OutputFractionalBits(x));
         }
         finally
         {
+            CryptographicOperations.ZeroMemory(seed);
             ArrayPool<byte>.Shared.Return(w, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(r, clearArray: true);
             ArrayPool<ulong>.Shared.Return(masked, clearArray: true);
             ArrayPool<ulong>.Shared.Return(y, clearArray: true);
         }
     }
 
-    /// <summary>Computes the output shares from y, the opened s^ bits and the dealer shares.</summary>
-    protected abstract void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> shares, int len, Span<ulong> output);
+    /// <summary>Computes the output shares from y, the opened s^ bits, this party's share of r and its dealer shares.</summary>
+    protected abstract void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> r, ReadOnlySpan<ulong> shares, int len, Span<ulong> output);
 
     /// <summary>Fractional bits of the output.</summary>
     protected abstract int OutputFractionalBits(Share input);
@@ -202,19 +219,19 @@ internal abstract class BitSignGateBase : IGateProtocol
 
 /// <summary>
 /// Sign gate: shares of s = 1{x &gt;= 0} in Z_2^64 (see <see cref="BitSignGateBase"/>). Key: the comparison
-/// DCF (depth n-1) and shares of r, rho and one bit. Online: n bits + 1 bit each way, two rounds.
+/// DCF (depth n-1), the seed of r and shares of rho and one bit. Online: n bits + 1 bit each way, two rounds.
 /// </summary>
 internal sealed class SignGate : BitSignGateBase
 {
     public static readonly SignGate Instance = new();
 
-    protected override int RingValues => 2; // r, rho
+    protected override int RingValues => 1; // rho
 
     protected override int OpenBits(int n) => n;
 
-    protected override void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> shares, int len, Span<ulong> output)
+    protected override void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> r, ReadOnlySpan<ulong> shares, int len, Span<ulong> output)
     {
-        ReadOnlySpan<ulong> rho = shares.Slice(len, len);
+        ReadOnlySpan<ulong> rho = shares[..len];
         ulong a = context.IsA ? 1UL : 0UL;
         for (int i = 0; i < len; i++)
         {
@@ -228,19 +245,19 @@ internal sealed class SignGate : BitSignGateBase
 
 /// <summary>
 /// ReLU gate, exact: max(x, 0) (see <see cref="BitSignGateBase"/>). Key: the comparison DCF (depth n-1) and
-/// shares of r, rho, rho r and one bit. Online: 64 bits + 1 bit each way, two rounds.
+/// the seed of r and shares of rho, rho r and one bit. Online: 64 bits + 1 bit each way, two rounds.
 /// </summary>
 internal sealed class ReluGate : BitSignGateBase
 {
     public static readonly ReluGate Instance = new();
 
-    protected override int RingValues => 3; // r, rho, rho r
+    protected override int RingValues => 2; // rho, rho r
 
     protected override int OpenBits(int n) => 64;
 
-    protected override void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> shares, int len, Span<ulong> output)
+    protected override void Finish(GateContext context, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> sHat, ReadOnlySpan<ulong> r, ReadOnlySpan<ulong> shares, int len, Span<ulong> output)
     {
-        ReadOnlySpan<ulong> r = shares[..len], rho = shares.Slice(len, len), rhoR = shares.Slice(2 * len, len);
+        ReadOnlySpan<ulong> rho = shares[..len], rhoR = shares.Slice(len, len);
         ulong a = context.IsA ? 1UL : 0UL;
         for (int i = 0; i < len; i++)
         {
