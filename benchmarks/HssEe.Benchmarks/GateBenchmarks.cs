@@ -46,7 +46,7 @@ public class GateBenchmarks
         {
             "Relu n=16" or "Relu n=16 (10^6)" => builder.Relu(shape, 16).Build(),
             "Relu n=32" or "Relu n=32 (10^6)" => builder.Relu(shape, 32).Build(),
-            "GeLU spline" => builder.PiecewiseLinear(shape, NonLinearFunctions.Gelu(), label: "gelu").Build(),
+            "GeLU spline" => builder.Spline(shape, NonLinearFunctions.Gelu(), label: "gelu").Build(),
             "GeLU table n=16 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, rescale: false, label: "gelu").Build(),
             "GeLU table n=16 rescaled (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, label: "gelu").Build(),
             "GeLU table n=16 m=8 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, tableBits: 8, rescale: false, label: "gelu").Build(),
@@ -123,7 +123,7 @@ public class GateBenchmarks
             OperationKind.Relu => await session.ReluAsync(mine, ct).ConfigureAwait(false),
             OperationKind.Sign => await session.SignAsync(mine, ct).ConfigureAwait(false),
             OperationKind.Truncate => await session.TruncateAsync(mine, ct).ConfigureAwait(false),
-            OperationKind.Spline => await session.PiecewiseLinearAsync(mine, ct).ConfigureAwait(false),
+            OperationKind.Spline => await session.SplineAsync(mine, ct).ConfigureAwait(false),
             OperationKind.TableActivation => await session.TableActivationAsync(mine, ct).ConfigureAwait(false),
             _ => await session.MultiplyAsync(mine, mine, ct).ConfigureAwait(false),
         };

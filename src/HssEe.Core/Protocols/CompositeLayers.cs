@@ -53,8 +53,8 @@ public static class CompositeLayers
         int k = shape[-1];
         var rows = new TensorShape(shape.ElementCount / k);
         builder.MaxAlongLastAxis(shape, 32, label);
-        builder.PiecewiseLinear(shape, NonLinearFunctions.ExpNegative(256), label: $"{label}.exp");
-        builder.PiecewiseLinear(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal", extraOutputBits: RowScaleExtraBits);
+        builder.Spline(shape, NonLinearFunctions.ExpNegative(256), label: $"{label}.exp");
+        builder.Spline(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal", extraOutputBits: RowScaleExtraBits);
         builder.Multiply(shape, $"{label}.normalise");
         return builder.Truncate(shape, builder.FractionalBits + RowScaleExtraBits, 40 + RowScaleExtraBits, $"{label}.truncate");
     }
@@ -93,7 +93,7 @@ public static class CompositeLayers
     {
         builder.Square(shape, $"{label}.square");
         builder.Truncate(rows, builder.FractionalBits + ConstantBits, 64, $"{label}.variance");
-        builder.PiecewiseLinear(rows, NonLinearFunctions.Rsqrt(RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt", extraOutputBits: RowScaleExtraBits);
+        builder.Spline(rows, NonLinearFunctions.Rsqrt(RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.rsqrt", extraOutputBits: RowScaleExtraBits);
         builder.Multiply(shape, $"{label}.scale");
         return builder.Truncate(shape, builder.FractionalBits + RowScaleExtraBits, 48 + RowScaleExtraBits, $"{label}.truncate");
     }

@@ -252,9 +252,10 @@ internal sealed class TruncateGate : MaskedGate
 }
 
 /// <summary>
-/// Interval selection for spline gates: shares of the (slope, intercept) of the piece of a
-/// <see cref="SplineSpec"/> that contains x, output as [2, ...] (slopes at the coefficient scale
-/// fc, intercepts at f + fc). All K-1 boundary comparisons come from ONE DCF key per element
+/// Interval selection for spline gates: shares of the coefficients of the piece of a
+/// <see cref="SplineSpec"/> that contains x, output as [2, ...] for degree 1 (slopes at the coefficient
+/// scale fc, intercepts at f + fc) or [4, ...] for degree 2 (center at f, quadratic at fc, slope at
+/// f + fc, constant at 2f + fc). All K-1 boundary comparisons come from ONE DCF key per element
 /// (the sign-gate key: threshold r0, payload 1 - 2 r1), evaluated at the K-1 public points
 /// y - b_j, since y - b_j is the masked value of x - b_j under the same mask. One round; every
 /// |x - b_j| must be below 2^(n-1).
@@ -267,11 +268,20 @@ internal sealed class IntervalSelectGate : MaskedGate
 
     protected override int SharedValues => 2; // r, r1
 
-    internal static (ulong[] Boundaries, ulong[] Slopes, ulong[] Intercepts) Decode(PlanStep step)
+    /// <summary>Coefficient sets per piece: (slope, intercept) for degree 1; (center, quadratic, slope, constant) for degree 2.</summary>
+    internal static int Sets(PlanStep step) => step.Parameters.Length > 2 && step.Parameters[2] == 2 ? 4 : 2;
+
+    internal static (ulong[] Boundaries, ulong[][] Coefficients) Decode(PlanStep step)
     {
-        int pieces = (int)step.Parameters[0];
+        int pieces = (int)step.Parameters[0], sets = Sets(step);
         ulong[] all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan()).ToArray();
-        return (all[..(pieces - 1)], all[(pieces - 1)..((2 * pieces) - 1)], all[((2 * pieces) - 1)..]);
+        var coefficients = new ulong[sets][];
+        for (int t = 0; t < sets; t++)
+        {
+            coefficients[t] = all[(pieces - 1 + (t * pieces))..(pieces - 1 + ((t + 1) * pieces))];
+        }
+
+        return (all[..(pieces - 1)], coefficients);
     }
 
     internal static int CoefficientBits(PlanStep step) => (int)step.Parameters[1];
@@ -283,11 +293,15 @@ internal sealed class IntervalSelectGate : MaskedGate
     protected override void Finish(GateContext context, PlanStep step, StepKeys keys, DcfKeyCollection primary, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> shares, Span<ulong> output)
     {
         int n = step.InputBits, len = y.Length;
-        (ulong[] bounds, ulong[] slopes, ulong[] intercepts) = Decode(step);
+        (ulong[] bounds, ulong[][] coefficients) = Decode(step);
+        int sets = coefficients.Length;
         bool isA = context.IsA;
-        Span<ulong> slopeOut = output[..len], interceptOut = output.Slice(len, len);
-        slopeOut.Fill(isA ? slopes[0] : 0);
-        interceptOut.Fill(isA ? intercepts[0] : 0);
+        for (int t = 0; t < sets; t++)
+        {
+            output.Slice(t * len, len).Fill(isA ? coefficients[t][0] : 0);
+        }
+
+        var delta = new ulong[sets];
         ReadOnlySpan<ulong> r1 = shares.Slice(len, len);
         ulong one = isA ? 1UL : 0UL;
         ulong nMask = GateMath.Mask(n);
@@ -304,7 +318,11 @@ internal sealed class IntervalSelectGate : MaskedGate
 
             SplitTop(shifted, n, low, top);
             Dcf.EvaluateBatch(primary, low, p);
-            ulong dSlope = slopes[j + 1] - slopes[j], dIntercept = intercepts[j + 1] - intercepts[j];
+            for (int t = 0; t < sets; t++)
+            {
+                delta[t] = coefficients[t][j + 1] - coefficients[t][j];
+            }
+
             for (int i = 0; i < len; i++)
             {
                 // s_j = 1{x >= b_j} = y1 XOR r1 XOR w at the shifted point.
@@ -314,8 +332,10 @@ internal sealed class IntervalSelectGate : MaskedGate
                     s = one - s;
                 }
 
-                slopeOut[i] += s * dSlope;
-                interceptOut[i] += s * dIntercept;
+                for (int t = 0; t < sets; t++)
+                {
+                    output[(t * len) + i] += s * delta[t];
+                }
             }
         }
     }

@@ -174,13 +174,14 @@ public sealed class PartySession : IDisposable
     public Task<Share> LookupAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Lookup, [x], cancellationToken);
 
     /// <summary>
-    /// Runs the three steps planned by <see cref="PlanBuilder.PiecewiseLinear"/>: select the piece's
-    /// (slope, intercept), multiply, add, truncate. Three rounds.
+    /// Runs the steps planned by <see cref="PlanBuilder.Spline"/>: select the piece's coefficients, then for
+    /// degree 1 multiply, add and truncate (four rounds), for degree 2 square x - m, multiply (q, s) by
+    /// (d^2, d), add and truncate (five rounds).
     /// </summary>
     /// <param name="x">This party's share of x at the plan's scale f.</param>
     /// <param name="cancellationToken">Cancels the steps.</param>
-    /// <returns>This party's share of the spline's value, scale f.</returns>
-    public async Task<Share> PiecewiseLinearAsync(Share x, CancellationToken cancellationToken = default)
+    /// <returns>This party's share of the spline's value, scale f (plus the planned extra output bits).</returns>
+    public async Task<Share> SplineAsync(Share x, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.FractionalBits != _plan.FractionalBits)
@@ -188,14 +189,47 @@ public sealed class PartySession : IDisposable
             throw new ArgumentException($"The spline input carries {x.FractionalBits} fractional bits; the plan's scale is {_plan.FractionalBits}.", nameof(x));
         }
 
-        int len = x.Shape.ElementCount;
+        int len = x.Shape.ElementCount, f = x.FractionalBits;
         using Share coefficients = await RunAsync(OperationKind.Spline, [x], cancellationToken).ConfigureAwait(false);
         int fc = coefficients.FractionalBits;
-        using var slope = new Share(Party, RingTensor.FromSpan(coefficients.Value.Span[..len], x.Shape), fc);
-        using var intercept = new Share(Party, RingTensor.FromSpan(coefficients.Value.Span.Slice(len, len), x.Shape), fc + x.FractionalBits);
-        using Share product = await RunAsync(OperationKind.Multiply, [slope, x], cancellationToken).ConfigureAwait(false);
-        using Share sum = product.Add(intercept);
-        return await TruncateAsync(sum, cancellationToken).ConfigureAwait(false);
+        RingTensor c = coefficients.Value;
+        if (coefficients.Shape[0] == 2)
+        {
+            using var slope = new Share(Party, RingTensor.FromSpan(c.Span[..len], x.Shape), fc);
+            using var intercept = new Share(Party, RingTensor.FromSpan(c.Span.Slice(len, len), x.Shape), fc + f);
+            using Share product = await RunAsync(OperationKind.Multiply, [slope, x], cancellationToken).ConfigureAwait(false);
+            using Share sum = product.Add(intercept);
+            return await TruncateAsync(sum, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var center = new Share(Party, RingTensor.FromSpan(c.Span[..len], x.Shape), f);
+        using Share d = x.Subtract(center);
+        using Share square = await RunAsync(OperationKind.Square, [d], cancellationToken).ConfigureAwait(false);
+
+        // (q, s) at scale fc (s really at f + fc) times (d^2, d) at 2f (d really at f): both products at 2f + fc.
+        var pairShape = new TensorShape([2, .. x.Shape.Dimensions]);
+        var powers = new RingTensor(pairShape);
+        square.Value.Span.CopyTo(powers.Span);
+        d.Value.Span.CopyTo(powers.Span[len..]);
+        using var left = new Share(Party, RingTensor.FromSpan(c.Span.Slice(len, 2 * len), pairShape), fc);
+        using var right = new Share(Party, powers, 2 * f);
+        using Share products = await RunAsync(OperationKind.Multiply, [left, right], cancellationToken).ConfigureAwait(false);
+        RingTensor total = SumOfProducts(products.Value.Span, c.Span.Slice(3 * len, len), x.Shape);
+        using var sum2 = new Share(Party, total, fc + (2 * f));
+        return await TruncateAsync(sum2, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static RingTensor SumOfProducts(ReadOnlySpan<ulong> products, ReadOnlySpan<ulong> constant, TensorShape shape)
+    {
+        int len = constant.Length;
+        var total = new RingTensor(shape);
+        Span<ulong> t = total.Span;
+        for (int i = 0; i < len; i++)
+        {
+            t[i] = products[i] + products[len + i] + constant[i];
+        }
+
+        return total;
     }
 
     /// <summary>
@@ -258,9 +292,9 @@ public sealed class PartySession : IDisposable
         using Share max = await MaxAlongLastAxisAsync(scores, cancellationToken).ConfigureAwait(false);
         using Share maxWide = CompositeLayers.BroadcastRows(max, x.Shape);
         using Share shifted = scores.Subtract(maxWide);
-        using Share exps = await PiecewiseLinearAsync(shifted, cancellationToken).ConfigureAwait(false);
+        using Share exps = await SplineAsync(shifted, cancellationToken).ConfigureAwait(false);
         using Share sums = CompositeLayers.RowSums(exps);
-        using Share inverse = await PiecewiseLinearAsync(sums, cancellationToken).ConfigureAwait(false);
+        using Share inverse = await SplineAsync(sums, cancellationToken).ConfigureAwait(false);
         using Share inverseWide = CompositeLayers.BroadcastRows(inverse, x.Shape);
         using Share product = await MultiplyAsync(exps, inverseWide, cancellationToken).ConfigureAwait(false);
         if (!ReferenceEquals(scores, x))
@@ -304,7 +338,7 @@ public sealed class PartySession : IDisposable
         using Share sums = CompositeLayers.RowSums(squares);
         using Share scaled = sums.MultiplyPublic(1.0 / d, new FixedPointFormat(CompositeLayers.ConstantBits));
         using Share variance = await TruncateRoundedAsync(scaled, cancellationToken).ConfigureAwait(false);
-        using Share rs = await PiecewiseLinearAsync(variance, cancellationToken).ConfigureAwait(false);
+        using Share rs = await SplineAsync(variance, cancellationToken).ConfigureAwait(false);
         using Share rsWide = CompositeLayers.BroadcastRows(rs, x.Shape);
         using Share product = await MultiplyAsync(x, rsWide, cancellationToken).ConfigureAwait(false);
         return await TruncateRoundedAsync(product, cancellationToken).ConfigureAwait(false);

@@ -195,17 +195,20 @@ public sealed class PlanBuilder
     }
 
     /// <summary>
-    /// Adds a spline gate computing the piecewise-linear <paramref name="spec"/> on shared x (scale f):
-    /// an interval selection (one DCF key per element evaluated at every boundary, 1 round), a Beaver
-    /// product slope * x (1 round) and a faithful truncation by <paramref name="coefficientBits"/>
-    /// (1 round). Exact with respect to the fixed-point encoding of the spec; the approximation
-    /// error of the spec itself is the caller's (see <see cref="SplineSpec.Fit"/>).
+    /// Adds a spline gate computing the piecewise polynomial <paramref name="spec"/> on shared x (scale f).
+    /// Degree 1: an interval selection (one DCF key per element evaluated at every boundary, 1 round), a
+    /// Beaver product slope * x (1 round) and a faithful truncation by <paramref name="coefficientBits"/>
+    /// (2 rounds). Degree 2: the selection also gives the piece's center m, then d = x - m is squared
+    /// (1 round), (q, s) times (d^2, d) is one product step (1 round), and the sum with c is truncated by
+    /// f + <paramref name="coefficientBits"/> (2 rounds). Exact with respect to the fixed-point encoding of
+    /// the spec; the approximation error of the spec itself is the caller's (see <see cref="SplineSpec.Fit"/>
+    /// and <see cref="SplineSpec.FitQuadratic"/>).
     /// </summary>
     /// <param name="shape">Input shape.</param>
     /// <param name="spec">Boundaries and pieces.</param>
     /// <param name="bits">Bit-width n of the selection: every |x - b_j| must be below 2^(n-1) at scale f.</param>
-    /// <param name="coefficientBits">Fractional bits fc of the slopes (intercepts use f + fc).</param>
-    /// <param name="truncationBits">Bit-width of the final truncation: |slope x + intercept| &lt; 2^(truncationBits-1-f-fc).</param>
+    /// <param name="coefficientBits">Fractional bits fc of the slopes (degree 1) or quadratic coefficients (degree 2); the other coefficients carry f or 2f more.</param>
+    /// <param name="truncationBits">Bit-width of the final truncation for degree 1: |slope x + intercept| &lt; 2^(truncationBits-1-f-fc). Degree 2 adds f (its sum carries 2f + fc fractional bits), up to 63.</param>
     /// <param name="label">Label prefix for messages.</param>
     /// <param name="extraOutputBits">
     /// Fractional bits of the output beyond f (0 to <paramref name="coefficientBits"/>): the output carries
@@ -213,7 +216,7 @@ public sealed class PlanBuilder
     /// relative precision at f bits would be poor.
     /// </param>
     /// <returns>This builder.</returns>
-    public PlanBuilder PiecewiseLinear(TensorShape shape, SplineSpec spec, int bits = 32, int coefficientBits = 16, int truncationBits = 48, string label = "", int extraOutputBits = 0)
+    public PlanBuilder Spline(TensorShape shape, SplineSpec spec, int bits = 32, int coefficientBits = 16, int truncationBits = 48, string label = "", int extraOutputBits = 0)
     {
         ArgumentNullException.ThrowIfNull(spec);
         CheckGateBits(bits);
@@ -227,20 +230,35 @@ public sealed class PlanBuilder
             throw new ArgumentOutOfRangeException(nameof(extraOutputBits), extraOutputBits, $"Extra output bits must be between 0 and the coefficient bits ({coefficientBits}).");
         }
 
-        var input = new FixedPointFormat(FractionalBits);
-        var slopeFormat = new FixedPointFormat(coefficientBits);
-        var interceptFormat = new FixedPointFormat(FractionalBits + coefficientBits);
+        int f = FractionalBits, pieces = spec.Pieces, degree = spec.Degree;
+        var input = new FixedPointFormat(f);
         var blob = new List<ulong>();
         blob.AddRange(spec.Boundaries.Select(input.Encode));
-        blob.AddRange(spec.Slopes.Select(slopeFormat.Encode));
-        // Half an output ulp folded into every intercept: the final truncation then rounds to nearest
+
+        // Half an output ulp folded into every constant term: the final truncation then rounds to nearest
         // instead of flooring, so errors do not accumulate a bias when outputs are summed (softmax).
-        double half = Math.ScaleB(0.5, -(FractionalBits + extraOutputBits));
-        blob.AddRange(spec.Intercepts.Select(c => interceptFormat.Encode(c + half)));
-        int[] dims = [2, .. shape.Dimensions];
-        Add(OperationKind.Spline, [shape], new TensorShape(dims), bits, [spec.Pieces, coefficientBits], System.Runtime.InteropServices.MemoryMarshal.AsBytes(blob.ToArray().AsSpan()).ToArray(), $"{label}.select");
-        Add(OperationKind.Multiply, [shape, shape], shape, 64, [], [], $"{label}.slope*x");
-        return Truncate(shape, coefficientBits - extraOutputBits, truncationBits, $"{label}.truncate");
+        double half = Math.ScaleB(0.5, -(f + extraOutputBits));
+        int[] dims = [.. shape.Dimensions];
+        if (degree == 1)
+        {
+            var slopeFormat = new FixedPointFormat(coefficientBits);
+            var interceptFormat = new FixedPointFormat(f + coefficientBits);
+            blob.AddRange(spec.Slopes.Select(slopeFormat.Encode));
+            blob.AddRange(Enumerable.Range(0, pieces).Select(i => interceptFormat.Encode(spec.Intercepts[i] - (spec.Slopes[i] * spec.Centers[i]) + half)));
+            Add(OperationKind.Spline, [shape], new TensorShape([2, .. dims]), bits, [pieces, coefficientBits, 1], System.Runtime.InteropServices.MemoryMarshal.AsBytes(blob.ToArray().AsSpan()).ToArray(), $"{label}.select");
+            Add(OperationKind.Multiply, [shape, shape], shape, 64, [], [], $"{label}.slope*x");
+            return Truncate(shape, coefficientBits - extraOutputBits, truncationBits, $"{label}.truncate");
+        }
+
+        blob.AddRange(spec.Centers.Select(input.Encode));
+        blob.AddRange(spec.Quadratics.Select(new FixedPointFormat(coefficientBits).Encode));
+        blob.AddRange(spec.Slopes.Select(new FixedPointFormat(f + coefficientBits).Encode));
+        var constantFormat = new FixedPointFormat(Math.Min(FixedPointFormat.MaxFractionalBits, (2 * f) + coefficientBits));
+        blob.AddRange(spec.Intercepts.Select(c => constantFormat.Encode(c + half)));
+        Add(OperationKind.Spline, [shape], new TensorShape([4, .. dims]), bits, [pieces, coefficientBits, 2], System.Runtime.InteropServices.MemoryMarshal.AsBytes(blob.ToArray().AsSpan()).ToArray(), $"{label}.select");
+        Square(shape, $"{label}.d^2");
+        Multiply(new TensorShape([2, .. dims]), $"{label}.(q,s)*(d^2,d)");
+        return Truncate(shape, f + coefficientBits - extraOutputBits, Math.Min(63, truncationBits + f), $"{label}.truncate");
     }
 
     /// <summary>

@@ -293,11 +293,11 @@ internal sealed class HssEngine : Engine<SecretTensor>
         x = await ToScaleAsync(x, label).ConfigureAwait(false);
         if (Planning)
         {
-            _builder!.PiecewiseLinear(x.Shape, spec, ComparisonBits, label: label);
+            _builder!.Spline(x.Shape, spec, ComparisonBits, label: label);
             return x;
         }
 
-        return Wrap(await _session!.PiecewiseLinearAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
+        return Wrap(await _session!.SplineAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
     }
 
     public override async ValueTask<SecretTensor> MultiplyAsync(SecretTensor a, SecretTensor b, string label)

@@ -4,7 +4,7 @@ using HssEe.Sharing;
 
 namespace HssEe.Core.Tests.Protocols;
 
-public class SplineTests
+public class SplineTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static async Task<(double MaxAbs, double MaxRel, IReadOnlyList<StepCost> Costs)> Measure(SplineSpec spec, Func<double, double> reference, double lo, double hi, int points, int coefficientBits = 16)
     {
@@ -17,10 +17,10 @@ public class SplineTests
         }
 
         var xs = ProtocolHarness.Shared(x, shape, q);
-        Plan plan = new PlanBuilder(12).PiecewiseLinear(shape, spec, coefficientBits: coefficientBits, label: "f").Build();
-        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.PiecewiseLinearAsync(xs(s.Party), ct));
+        Plan plan = new PlanBuilder(12).Spline(shape, spec, coefficientBits: coefficientBits, label: "f").Build();
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.SplineAsync(xs(s.Party), ct));
         Assert.Equal(12, run.A.FractionalBits);
-        Assert.Equal(4, run.Cost.Rounds); // select, product, two-round truncation
+        Assert.Equal(spec.Degree == 2 ? 5 : 4, run.Cost.Rounds); // select, [square,] product, two-round truncation
         float[] y = SecretSharing.ReconstructToSingle(run.A, run.B);
         double maxAbs = 0, maxRel = 0;
         for (int i = 0; i < points; i++)
@@ -44,6 +44,45 @@ public class SplineTests
         // Slope rounding 2^-17 * |x| <= 6e-5, intercept rounding, truncation floor 2^-12: about 4e-4.
         Assert.True(maxAbs < 5e-4, $"spline gate deviates from its spec by {maxAbs}");
         Assert.Equal(3, costs.Count);
+    }
+
+    [Fact]
+    public async Task Quadratic_spline_gate_equals_the_spec_up_to_fixed_point_rounding()
+    {
+        // Quadratic pieces around their centers, with jumps and negative curvature, linear tails.
+        var spec = new SplineSpec([-2.0, 0.5, 3.0], [0.0, -0.75, 1.75, 0.0], [0.0, -0.8, 1.25, 0.0], [0.5, -1.5, 2.0, 0.25], [1.0, -2.0, 0.0, 4.0]);
+        Assert.Equal(2, spec.Degree);
+        var (maxAbs, _, costs) = await Measure(spec, spec.Evaluate, -8, 8, 2001);
+        // Coefficient rounding (q at 2^-17 times d^2 <= 1.6: 1.2e-5), constant rounding, truncation to nearest 2^-13.
+        Assert.True(maxAbs < 3e-4, $"quadratic spline gate deviates from its spec by {maxAbs}");
+        Assert.Equal(4, costs.Count);
+    }
+
+    public static TheoryData<string, int, double, double, double> QuadraticFunctions => new()
+    {
+        // name, pieces (half the linear defaults), lo, hi, max abs error allowed
+        { "gelu", 32, -10, 10, 1e-3 },
+        { "silu", 48, -16, 16, 1e-3 },
+        { "sigmoid", 32, -16, 16, 1e-3 },
+        { "tanh", 32, -8, 8, 1e-3 },
+        { "exp", 64, -20, 0, 1e-3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(QuadraticFunctions))]
+    public async Task Quadratic_pieces_beat_the_linear_accuracy_with_half_the_pieces(string name, int pieces, double lo, double hi, double bound)
+    {
+        (SplineSpec spec, Func<double, double> reference) = name switch
+        {
+            "gelu" => (NonLinearFunctions.Gelu(pieces, 2), (Func<double, double>)NonLinearFunctions.GeluReference),
+            "silu" => (NonLinearFunctions.Silu(pieces, 2), NonLinearFunctions.SiluReference),
+            "sigmoid" => (NonLinearFunctions.Sigmoid(pieces, 2), NonLinearFunctions.SigmoidReference),
+            "tanh" => (NonLinearFunctions.Tanh(pieces, 2), Math.Tanh),
+            _ => (NonLinearFunctions.ExpNegative(pieces, 2), Math.Exp),
+        };
+        var (maxAbs, _, _) = await Measure(spec, reference, lo, hi, 4001);
+        output.WriteLine($"{name}, {pieces} quadratic pieces: max abs error {maxAbs:E3}");
+        Assert.True(maxAbs <= bound, $"{name} ({pieces} quadratic pieces): max abs error {maxAbs:E3} > {bound:E1}");
     }
 
     public static TheoryData<string, double, double, double> Functions => new()
