@@ -53,7 +53,7 @@ public static class CompositeLayers
         int k = shape[-1];
         var rows = new TensorShape(shape.ElementCount / k);
         builder.MaxAlongLastAxis(shape, 32, label);
-        builder.Spline(shape, NonLinearFunctions.ExpNegative(256), label: $"{label}.exp");
+        builder.Spline(shape, NonLinearFunctions.ExpNegative(64, 2), label: $"{label}.exp");
         builder.Spline(rows, NonLinearFunctions.Reciprocal(0.5, k + 1, RowSplineIntervals), coefficientBits: NonLinearFunctions.InverseCoefficientBits, label: $"{label}.reciprocal", extraOutputBits: RowScaleExtraBits);
         builder.Multiply(shape, $"{label}.normalise");
         return builder.Truncate(shape, builder.FractionalBits + RowScaleExtraBits, 40 + RowScaleExtraBits, $"{label}.truncate");

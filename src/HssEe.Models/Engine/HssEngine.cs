@@ -52,9 +52,9 @@ internal sealed class HssEngine : Engine<SecretTensor>
     /// <summary>Gate width for ReLU, max and splines (|x| &lt; 2^(31 - f)).</summary>
     public const int ComparisonBits = 32;
 
-    private static readonly Lazy<SplineSpec> GeluErfSpec = new(() => NonLinearFunctions.Gelu(128));
-    private static readonly Lazy<SplineSpec> GeluTanhSpec = new(() => SplineSpec.Fit(PlainEngine.GeluTanh, SplineSpec.UniformKnots(-6, 6, 128), (0, 0), (1, 0)));
-    private static readonly Lazy<SplineSpec> SiluSpec = new(() => NonLinearFunctions.Silu(192));
+    private static readonly Lazy<SplineSpec> GeluErfSpec = new(() => NonLinearFunctions.Gelu(32, degree: 2));
+    private static readonly Lazy<SplineSpec> GeluTanhSpec = new(() => SplineSpec.FitQuadratic(PlainEngine.GeluTanh, SplineSpec.UniformKnots(-6, 6, 32), (0, 0), (1, 0)));
+    private static readonly Lazy<SplineSpec> SiluSpec = new(() => NonLinearFunctions.Silu(48, degree: 2));
 
     private readonly PlanBuilder? _builder;
     private readonly PartySession? _session;
