@@ -14,7 +14,8 @@ namespace HssEe.Benchmarks;
 /// ReLU bundle at n = 64 is 2 GB per party, and re-dealing it every iteration exhausts memory.
 /// The cases marked (10^6) run the target size: ReLU at n = 16 and 32, and the table activations
 /// (GeLU at n = 16, |x| &lt; 8; SiLU at n = 17, |x| &lt; 16; 2^9 cells unless m says otherwise), with the output
-/// left at scale f + u for the next layer's truncation, or rescaled to f by a truncation step.
+/// left at scale f + u for the next layer's truncation, or rescaled to f by a truncation step; and clipped
+/// tables at n = 32, where two comparisons switch to the linear tails outside |x| &lt; 8 (GeLU) or 16 (SiLU).
 /// </summary>
 [Config(typeof(Config))]
 public class GateBenchmarks
@@ -27,7 +28,7 @@ public class GateBenchmarks
     private MemoryStream _keysB = null!;
 
     /// <summary>Gate and bit-width.</summary>
-    [Params("Relu n=16 (10^6)", "Relu n=32 (10^6)", "GeLU table n=16 (10^6)", "GeLU table n=16 m=8 (10^6)", "GeLU table n=16 rescaled (10^6)", "SiLU table n=17 (10^6)", "SiLU table n=17 rescaled (10^6)", "Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
+    [Params("Relu n=16 (10^6)", "Relu n=32 (10^6)", "GeLU table n=16 (10^6)", "GeLU table n=16 m=8 (10^6)", "GeLU table n=16 rescaled (10^6)", "SiLU table n=17 (10^6)", "SiLU table n=17 rescaled (10^6)", "GeLU table n=32 clipped (10^6)", "SiLU table n=32 clipped (10^6)", "Relu n=16", "Relu n=32", "Relu n=64", "Sign n=32", "Truncate f=12 n=48", "Multiply", "GeLU spline", "Softmax 256x128", "LayerNorm 16x4096")]
     public string Case { get; set; } = "Relu n=32";
 
     /// <summary>Builds the plan and the input shares, and prints the costs once.</summary>
@@ -51,6 +52,8 @@ public class GateBenchmarks
             "GeLU table n=16 rescaled (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, label: "gelu").Build(),
             "GeLU table n=16 m=8 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 16, tableBits: 8, rescale: false, label: "gelu").Build(),
             "SiLU table n=17 rescaled (10^6)" => builder.TableActivation(shape, NonLinearFunctions.SiluReference, 17, label: "silu").Build(),
+            "GeLU table n=32 clipped (10^6)" => builder.TableActivation(shape, NonLinearFunctions.GeluReference, 32, rescale: false, label: "gelu", range: 8).Build(),
+            "SiLU table n=32 clipped (10^6)" => builder.TableActivation(shape, NonLinearFunctions.SiluReference, 32, tableBits: 10, rescale: false, label: "silu", range: 16).Build(),
             "SiLU table n=17 (10^6)" => builder.TableActivation(shape, NonLinearFunctions.SiluReference, 17, rescale: false, label: "silu").Build(),
             "Softmax 256x128" => builder.Softmax(shape).Build(),
             "LayerNorm 16x4096" => builder.LayerNorm(shape).Build(),

@@ -262,21 +262,31 @@ public sealed class PlanBuilder
     }
 
     /// <summary>
-    /// Adds a smooth activation (GeLU, SiLU, sigmoid, tanh, ...) evaluated from ONE look-up table with linear
-    /// interpolation: 2^<paramref name="tableBits"/> cells cover the whole input range |x| &lt; 2^(bits-1-f), so no
-    /// comparison is needed. Two rounds, ceil(bits/8) + 16 online bytes per element each way; party B's key is
-    /// 40 + 2^tableBits / 8 bytes per element, party A's three seeds. With <paramref name="rescale"/> a faithful
-    /// truncation follows (one more round) and the output has scale f, rounded to nearest; otherwise the
-    /// output keeps scale f + bits - tableBits for the caller to fold into a later truncation.
+    /// Adds a smooth activation (GeLU, SiLU, sigmoid, tanh, ...) evaluated from ONE look-up table of
+    /// 2^<paramref name="tableBits"/> cells with linear interpolation. By default the table covers the whole
+    /// input range |x| &lt; 2^(bits-1-f), so no comparison is needed: two rounds, ceil(bits/8) + 16 online bytes
+    /// per element each way, party B's key 40 + 2^tableBits / 8 bytes per element, party A's three seeds.
+    /// With a smaller <paramref name="range"/> the table covers |x| &lt; range and two evaluations of one
+    /// comparison key (depth bits - 1) switch to linear tails outside it (still two rounds; 24 online bytes and
+    /// two bits each way; party B's key 16 (bits - 6) + 112 + 2^tableBits / 8 bytes). With
+    /// <paramref name="rescale"/> a two-round truncation follows and the output has scale f, rounded to nearest;
+    /// otherwise the output keeps scale f + u (u = log2 of the cell width in ring units) for the caller to fold
+    /// into a later truncation.
     /// </summary>
     /// <param name="shape">Input shape.</param>
     /// <param name="function">The function, evaluated in float64 at plan time to fill the tables (part of the plan hash).</param>
-    /// <param name="bits">Input bit-width n: inputs must satisfy |x| &lt; 2^(n-1-f) - h, h = 2^(n-f-tableBits) the cell width.</param>
-    /// <param name="tableBits">Table size m, 4 to 12: cells of width h; the error is about max|P''| h^2 / 4.</param>
+    /// <param name="bits">Input bit-width n. Without clipping inputs must satisfy |x| &lt; 2^(n-1-f) - h; with it, |x| &lt; 2^(n-1-f) - range.</param>
+    /// <param name="tableBits">Table size m, 4 to 12: cells of width h = 2 range / 2^m; the error is about max|P''| h^2 / 4.</param>
     /// <param name="rescale">Append the truncation back to scale f.</param>
     /// <param name="label">Label prefix for messages.</param>
+    /// <param name="range">
+    /// Half-width of the table's range, a power of two at most 2^(bits-1-f); 0 (the default) means the whole
+    /// input range. Outside [-range + h, range - h) the function is replaced by its secant lines over the rest of
+    /// the input range on each side (exact for GeLU, SiLU, ReLU-like and saturating functions far enough out);
+    /// tail slopes are rounded to u fractional bits.
+    /// </param>
     /// <returns>This builder.</returns>
-    public PlanBuilder TableActivation(TensorShape shape, Func<double, double> function, int bits, int tableBits = 9, bool rescale = true, string label = "")
+    public PlanBuilder TableActivation(TensorShape shape, Func<double, double> function, int bits, int tableBits = 9, bool rescale = true, string label = "", double range = 0)
     {
         ArgumentNullException.ThrowIfNull(function);
         CheckGateBits(bits);
@@ -285,26 +295,51 @@ public sealed class PlanBuilder
             throw new ArgumentOutOfRangeException(nameof(tableBits), tableBits, $"Table bits must be between 4 and {TableActivationGate.MaxTableBits}, and at most the input bits ({bits}).");
         }
 
-        ulong[] tables = TableActivationGate.BuildTables(function, bits, tableBits, FractionalBits);
-        int shift = bits - tableBits;
-        rescale &= shift > 0; // one cell per input value: the output is already at scale f
-        if (rescale)
+        int f = FractionalBits;
+        double inputRange = Math.ScaleB(1.0, bits - 1 - f);
+        double tableRange = range == 0 ? inputRange : range;
+        if (!(tableRange > 0) || tableRange > inputRange || Math.ScaleB(1.0, Math.ILogB(tableRange)) != tableRange)
         {
-            // Half an output ulp folded into every value: the truncation then rounds to nearest.
-            ulong half = 1UL << (shift - 1);
-            for (int i = 0; i < (1 << tableBits); i++)
-            {
-                tables[i] += half;
-            }
+            throw new ArgumentOutOfRangeException(nameof(range), range, $"The table range must be 0 or a power of two no larger than the input range 2^(bits-1-f) = {inputRange}.");
+        }
+
+        int u = f + Math.ILogB(tableRange) + 1 - tableBits;
+        if (u < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tableBits), tableBits, $"2^{tableBits} cells over |x| < {tableRange} are finer than the fixed-point resolution 2^-{f}; use fewer table bits.");
+        }
+
+        bool clip = tableRange < inputRange;
+        ulong[] tables = TableActivationGate.BuildTables(function, u, tableBits, f);
+        rescale &= u > 0; // one cell per input value: the output is already at scale f
+        ulong half = rescale ? 1UL << (u - 1) : 0; // half an output ulp: the truncation then rounds to nearest
+        for (int i = 0; i < (1 << tableBits); i++)
+        {
+            tables[i] += half;
         }
 
         ulong largest = 0;
         for (int i = 0; i < (1 << tableBits); i++)
         {
-            largest = Math.Max(largest, (ulong)Math.Abs((long)tables[i]) + ((ulong)Math.Abs((long)tables[(1 << tableBits) + i]) << (bits - tableBits)));
+            largest = Math.Max(largest, (ulong)Math.Abs((long)tables[i]) + ((ulong)Math.Abs((long)tables[(1 << tableBits) + i]) << u));
         }
 
-        Add(OperationKind.TableActivation, [shape], shape, bits, [tableBits, rescale ? 1 : 0], System.Runtime.InteropServices.MemoryMarshal.AsBytes(tables.AsSpan()).ToArray(), $"{label}.table");
+        var parameters = new List<long> { tableBits, rescale ? 1 : 0, u, clip ? 1 : 0 };
+        if (clip)
+        {
+            double h = Math.ScaleB(1.0, u - f), limit = tableRange - h;
+            (double aL, double bL) = Secant(function, -inputRange, -limit);
+            (double aR, double bR) = Secant(function, limit, inputRange);
+            long Slope(double a) => (long)Math.Round(Math.ScaleB(a, u));
+            long Intercept(double b) => (long)new FixedPointFormat(f + u).Encode(b) + (long)half;
+            parameters.AddRange([(long)Math.Round(Math.ScaleB(limit, f)), Slope(aL), Intercept(bL), Slope(aR), Intercept(bR)]);
+            foreach ((double a, double b) in new[] { (aL, bL), (aR, bR) })
+            {
+                largest = Math.Max(largest, (ulong)Math.Abs(Slope(a)) * (1UL << (bits - 1)) + (ulong)Math.Abs(Intercept(b)));
+            }
+        }
+
+        Add(OperationKind.TableActivation, [shape], shape, bits, [.. parameters], System.Runtime.InteropServices.MemoryMarshal.AsBytes(tables.AsSpan()).ToArray(), $"{label}.table");
         if (!rescale)
         {
             return this;
@@ -316,7 +351,20 @@ public sealed class PlanBuilder
             throw new ArgumentException($"The activation's values need {truncationBits} bits before rescaling; use fewer input bits.", nameof(function));
         }
 
-        return Truncate(shape, shift, Math.Max(truncationBits, shift + 2), $"{label}.rescale");
+        return Truncate(shape, u, Math.Max(truncationBits, u + 2), $"{label}.rescale");
+    }
+
+    /// <summary>The line through (x0, P(x0)) and (x1, P(x1)).</summary>
+    private static (double Slope, double Intercept) Secant(Func<double, double> function, double x0, double x1)
+    {
+        double y0 = function(x0), y1 = function(x1);
+        double slope = (y1 - y0) / (x1 - x0);
+        if (!double.IsFinite(slope) || !double.IsFinite(y0))
+        {
+            throw new ArgumentException($"The activation function is not finite on [{x0}, {x1}].", nameof(function));
+        }
+
+        return (slope, y0 - (slope * x0));
     }
 
     private static int CheckGateBits(int bits) => bits is >= 2 and <= 64

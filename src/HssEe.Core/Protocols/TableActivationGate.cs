@@ -51,15 +51,19 @@ internal sealed class TableActivationGate : IGateProtocol
 
     internal static int TableBits(PlanStep step) => (int)step.Parameters[0];
 
-    internal static int CellShift(PlanStep step) => step.InputBits - TableBits(step);
+    /// <summary>u: a cell is 2^u ring units wide (n - m for the whole-range table; a parameter when clipped).</summary>
+    internal static int CellShift(PlanStep step) => (int)step.Parameters[2];
+
+    /// <summary>Whether the step clips to the table's range (<see cref="ClippedTableActivationGate"/>).</summary>
+    internal static bool Clipped(PlanStep step) => step.Parameters[3] != 0;
 
     /// <summary>Output scale: f + u.</summary>
     internal static int OutputFractionalBits(PlanStep step, int f) => f + CellShift(step);
 
     /// <summary>Builds the anchor and slope tables (blob: T then S, 2^m ring elements each, index mod 2^m).</summary>
-    internal static ulong[] BuildTables(Func<double, double> function, int n, int m, int f)
+    internal static ulong[] BuildTables(Func<double, double> function, int u, int m, int f)
     {
-        int u = n - m, size = 1 << m;
+        int size = 1 << m;
         double h = Math.ScaleB(1.0, u - f);
         var tables = new ulong[2 * size];
         const int Samples = 64;
@@ -103,7 +107,13 @@ internal sealed class TableActivationGate : IGateProtocol
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
-        int n = step.InputBits, m = TableBits(step), u = n - m, len = step.Inputs[0].ElementCount;
+        if (Clipped(step))
+        {
+            ClippedTableActivationGate.Instance.Deal(step, prg, a, b);
+            return;
+        }
+
+        int n = step.InputBits, m = TableBits(step), u = CellShift(step), len = step.Inputs[0].ElementCount;
         int padWords = PadWords(m);
 
         // Masks r, rho_T, rho_S: both parties' shares come from seeds.
@@ -177,8 +187,13 @@ internal sealed class TableActivationGate : IGateProtocol
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
     {
+        if (Clipped(step))
+        {
+            return await ClippedTableActivationGate.Instance.EvaluateAsync(context, step, keys, inputs, cancellationToken).ConfigureAwait(false);
+        }
+
         Share x = inputs[0];
-        int n = step.InputBits, m = TableBits(step), u = n - m, len = x.Shape.ElementCount;
+        int n = step.InputBits, m = TableBits(step), u = CellShift(step), len = x.Shape.ElementCount;
         int padWords = PadWords(m);
         bool isA = context.IsA;
 
@@ -210,42 +225,7 @@ internal sealed class TableActivationGate : IGateProtocol
 
             await GateMath.OpenIntoAsync(context, work, len, n, y, cancellationToken).ConfigureAwait(false);
 
-            // Inner products with the tables, then this party's shares of sigma T + rho_T, sigma S + rho_S.
-            Vector128<ulong>[] sums = ByteSums(step);
-            int size = 1 << m;
-            ulong cellMask = (ulong)size - 1;
-            int degree = Environment.ProcessorCount;
-            FssKeyBits.ForChunks(len, degree, 64, 1024, (start, count) =>
-            {
-                // Party A's pads are made 64 elements at a time, so they stay in L1 until used.
-                const int Batch = 64;
-                Span<ulong> ownPads = stackalloc ulong[isA ? Batch * padWords : 0];
-                for (int b0 = 0; b0 < count; b0 += Batch)
-                {
-                    int batch = Math.Min(Batch, count - b0);
-                    if (isA)
-                    {
-                        Pads(seedPad!, m, start + b0, ownPads[..(batch * padWords)]);
-                    }
-
-                    ReadOnlySpan<ulong> pads = isA
-                        ? ownPads
-                        : MemoryMarshal.Cast<byte, ulong>(padsB.Array.AsSpan(padsB.Offset + ((start + b0) * padWords * sizeof(ulong)), batch * padWords * sizeof(ulong)));
-
-                    for (int e = 0; e < batch; e++)
-                    {
-                        int i = start + b0 + e;
-                        (ulong vT, ulong vS) = InnerProducts(pads.Slice(e * padWords, padWords), sums, m, (int)((y[i] >> u) & cellMask));
-                        work[i] = (isA ? vT : 0 - vT) + masks[len + i];
-                        work[len + i] = (isA ? vS : 0 - vS) + masks[(2 * len) + i];
-                    }
-                }
-
-                if (isA)
-                {
-                    CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(ownPads));
-                }
-            });
+            LookUp(step, isA, seedPad, padsB, y, masks, len, work);
 
             await GateMath.OpenIntoAsync(context, work, 2 * len, 64, w, cancellationToken).ConfigureAwait(false);
 
@@ -279,6 +259,47 @@ internal sealed class TableActivationGate : IGateProtocol
     }
 
     /// <summary>
+    /// The look-up of every element: writes this party's shares of sigma T + rho_T to
+    /// <paramref name="destination"/>[i] and of sigma S + rho_S to [len + i]. Party A makes its pads from
+    /// <paramref name="seedPad"/> 64 elements at a time (they stay in L1); party B reads them from its record.
+    /// </summary>
+    internal static void LookUp(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, ulong[] masks, int len, ulong[] destination)
+    {
+        int m = TableBits(step), u = CellShift(step), padWords = PadWords(m);
+        Vector128<ulong>[] sums = ByteSums(step);
+        ulong cellMask = GateMath.Mask(m);
+        FssKeyBits.ForChunks(len, Environment.ProcessorCount, 64, 1024, (start, count) =>
+        {
+            const int Batch = 64;
+            Span<ulong> ownPads = stackalloc ulong[isA ? Batch * padWords : 0];
+            for (int b0 = 0; b0 < count; b0 += Batch)
+            {
+                int batch = Math.Min(Batch, count - b0);
+                if (isA)
+                {
+                    Pads(seedPad!, m, start + b0, ownPads[..(batch * padWords)]);
+                }
+
+                ReadOnlySpan<ulong> pads = isA
+                    ? ownPads
+                    : MemoryMarshal.Cast<byte, ulong>(padsB.Array.AsSpan(padsB.Offset + ((start + b0) * padWords * sizeof(ulong)), batch * padWords * sizeof(ulong)));
+                for (int e = 0; e < batch; e++)
+                {
+                    int i = start + b0 + e;
+                    (ulong vT, ulong vS) = InnerProducts(pads.Slice(e * padWords, padWords), sums, m, (int)((y[i] >> u) & cellMask));
+                    destination[i] = (isA ? vT : 0 - vT) + masks[len + i];
+                    destination[len + i] = (isA ? vS : 0 - vS) + masks[(2 * len) + i];
+                }
+            }
+
+            if (isA)
+            {
+                CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(ownPads));
+            }
+        });
+    }
+
+    /// <summary>
     /// Subset sums of the tables per pad byte: entry 256 q + b holds (sum, sum) of (T[8q + k], S[8q + k]) over
     /// the set bits k of b (2^m / 8 * 256 pairs: 256 KiB at m = 9, computed once per step).
     /// </summary>
@@ -305,7 +326,7 @@ internal sealed class TableActivationGate : IGateProtocol
     internal static int PadWords(int m) => Math.Max(1, (1 << m) / 64);
 
     /// <summary>Party A's pads of elements [start, start + count): fixed-key AES in counter mode from the seed.</summary>
-    private static void Pads(ReadOnlySpan<byte> seed, int m, int start, Span<ulong> destination)
+    internal static void Pads(ReadOnlySpan<byte> seed, int m, int start, Span<ulong> destination)
     {
         int words = PadWords(m);
         int blocksPerElement = Math.Max(1, words / 2);

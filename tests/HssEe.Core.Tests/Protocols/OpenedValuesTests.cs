@@ -126,10 +126,12 @@ public class OpenedValuesTests
     /// The table activation followed by its truncation on a constant input: histograms (low byte) of every
     /// opened ring value as party A saw them, and the number of opened borrow bits that were 1.
     /// </summary>
-    private static async Task<(long[][] Histograms, long Ones)> OpenedTable(double constant)
+    private static async Task<(long[][] Histograms, long Ones)> OpenedTable(double constant, bool clipped)
     {
         var shape = new TensorShape(Elements);
-        Plan plan = new PlanBuilder(12).TableActivation(shape, NonLinearFunctions.GeluReference, 16, 9, label: "gelu").Build();
+        Plan plan = clipped
+            ? new PlanBuilder(12).TableActivation(shape, NonLinearFunctions.GeluReference, 32, 9, label: "gelu", range: 8).Build()
+            : new PlanBuilder(12).TableActivation(shape, NonLinearFunctions.GeluReference, 16, 9, label: "gelu").Build();
         var (ka, kb, _) = ProtocolHarness.Deal(plan);
         var values = new float[Elements];
         Array.Fill(values, (float)constant);
@@ -156,28 +158,44 @@ public class OpenedValuesTests
             return counts;
         }
 
-        long ones = 0;
-        for (int j = 0; j < Elements / 8; j++)
+        long Ones(int message, int offset)
         {
-            ones += System.Numerics.BitOperations.PopCount((uint)(recA.Sent[3][PartyChannel.HeaderSize + j] ^ recA.Received[3][PartyChannel.HeaderSize + j]));
+            long ones = 0;
+            for (int j = 0; j < Elements / 8; j++)
+            {
+                int at = PartyChannel.HeaderSize + offset + j;
+                ones += System.Numerics.BitOperations.PopCount((uint)(recA.Sent[message][at] ^ recA.Received[message][at]));
+            }
+
+            return ones;
         }
 
-        return ([Histogram(0, 2, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, 8, 0)], ones);
+        if (clipped)
+        {
+            // Y in 8 bytes; then W_T, W_S and the bits c^ and b^ in one message. The truncation's borrow bits: a
+            // third coin count, folded into the same check.
+            long coins = Ones(1, 16 * Elements) + Ones(1, (16 * Elements) + (Elements / 8)) + Ones(3, 0);
+            return ([Histogram(0, 8, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, 8, 0)], coins / 3);
+        }
+
+        return ([Histogram(0, 2, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, 8, 0)], Ones(3, 0));
     }
 
-    [Fact]
-    public async Task Table_activation_and_truncation_openings_are_uniform_and_independent_of_the_input()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Table_activation_and_truncation_openings_are_uniform_and_independent_of_the_input(bool clipped)
     {
         var runs = new List<(long[][] Histograms, long Ones)>();
-        foreach (double constant in new[] { 0.0, -3.25, 6.5 })
+        foreach (double constant in clipped ? new[] { 0.0, -300.5, 6.5, 1000.25 } : new[] { 0.0, -3.25, 6.5 })
         {
-            runs.Add(await OpenedTable(constant));
+            runs.Add(await OpenedTable(constant, clipped));
         }
 
         double expected = Elements / 256.0;
         foreach ((long[][] histograms, long ones) in runs)
         {
-            Assert.True(Math.Abs(ones - (Elements / 2)) < 1000, $"opened borrow bits are biased: {ones} ones of {Elements}");
+            Assert.True(Math.Abs(ones - (Elements / 2)) < 1000, $"opened masked bits are biased: {ones} ones of {Elements}");
             foreach (long[] h in histograms)
             {
                 double chi2 = h.Sum(c => (c - expected) * (c - expected) / expected);

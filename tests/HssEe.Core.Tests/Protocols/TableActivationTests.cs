@@ -32,7 +32,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         RingTensor output = SecretSharing.Reconstruct(run.A, run.B);
         Assert.Equal(f + u, run.A.FractionalBits);
 
-        ulong[] tables = TableActivationGate.BuildTables(function, n, m, f);
+        ulong[] tables = TableActivationGate.BuildTables(function, u, m, f);
         int size = 1 << m;
         for (int i = 0; i < count; i++)
         {
@@ -47,6 +47,109 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         // Two rounds; ceil(n/8) + 16 bytes per element each way.
         Assert.Equal(2, run.Cost.Rounds);
         Assert.Equal((long)count * (((n + 7) / 8) + 16), costs[0].OnlineBytesSent);
+    }
+
+    [Theory]
+    [InlineData(10, 5, 4, 2.0)]
+    [InlineData(12, 4, 3, 4.0)]
+    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_line_inside_exactly(int n, int m, int f, double range)
+    {
+        Func<double, double> function = x => (x * NonLinearFunctions.SigmoidReference(2 * x)) + 0.25;
+        Plan plan = new PlanBuilder(f).TableActivation(new TensorShape(1), function, n, m, rescale: false, label: "t", range: range).Build();
+        PlanStep step0 = plan.Steps[0];
+        int u = TableActivationGate.CellShift(step0);
+        (ulong limitU, ulong aL, ulong bL, ulong aR, ulong bR) = ClippedTableActivationGate.Tails(step0);
+        long limit = (long)limitU;
+
+        // Every input with |x| < 2^(n-1) - L.
+        long bound = (1L << (n - 1)) - limit;
+        int count = (int)((2 * bound) - 1);
+        var shape = new TensorShape(count);
+        var values = new ulong[count];
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = (ulong)(i - bound + 1);
+        }
+
+        plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t", range: range).Build();
+        (Share a, Share b) = SecretSharing.Split(new RingTensor(values, shape), f);
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(s.Party == Party.A ? a : b, ct));
+        RingTensor output = SecretSharing.Reconstruct(run.A, run.B);
+        ulong[] tables = TableActivationGate.BuildTables(function, u, m, f);
+        int size = 1 << m;
+        for (int i = 0; i < count; i++)
+        {
+            long x = (long)values[i];
+            ulong got = output.Span[i];
+            if (x < -limit)
+            {
+                Assert.True(got == (aL * (ulong)x) + bL, $"x = {x}: left tail expected");
+            }
+            else if (x >= limit)
+            {
+                Assert.True(got == (aR * (ulong)x) + bR, $"x = {x}: right tail expected");
+            }
+            else
+            {
+                long below = x >> u, e0 = x - (below << u);
+                ulong Line(long idx, long e) => tables[(int)(idx & (size - 1))] + (tables[size + (int)(idx & (size - 1))] * (ulong)e);
+                Assert.True(got == Line(below, e0) || got == Line(below + 1, e0 - (1L << u)), $"x = {x}: output {Signed(got, 64)} is neither anchor's line");
+            }
+        }
+
+        // Two rounds: Y (8 bytes), then W_T, W_S and two bit vectors in one message.
+        Assert.Equal(2, run.Cost.Rounds);
+        Assert.Equal((8L * count) + (16L * count) + (2 * 8 * (long)((count + 63) / 64)), costs[0].OnlineBytesSent);
+    }
+
+    public static TheoryData<string, double, int, double> WideAccuracy => new()
+    {
+        // function, table range, table bits, documented max abs error (n = 32, f = 12; inputs up to +-1000)
+        { "gelu", 8, 9, 1.0e-3 },
+        { "silu", 16, 10, 1.0e-3 },
+        { "sigmoid", 16, 9, 1.0e-3 },
+        { "tanh", 8, 9, 1.0e-3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(WideAccuracy))]
+    public async Task Clipped_activation_errors_on_wide_inputs_stay_within_the_documented_bound(string name, double range, int m, double bound)
+    {
+        Func<double, double> reference = name switch
+        {
+            "gelu" => NonLinearFunctions.GeluReference,
+            "silu" => NonLinearFunctions.SiluReference,
+            "sigmoid" => NonLinearFunctions.SigmoidReference,
+            _ => Math.Tanh,
+        };
+        const int f = 12, n = 32;
+        (var prg, string seed) = TestSeeds.Fresh();
+        const int count = 40_000;
+        var x = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            // A fine grid over twice the table's range, then random values up to +-1000.
+            x[i] = i < count / 2 ? (float)((-2 * range) + (4 * range * i / (count / 2))) : (float)((prg.NextDouble() * 2000) - 1000);
+        }
+
+        prg.Dispose();
+        var shape = new TensorShape(count);
+        var q = new FixedPointFormat(f);
+        var xs = ProtocolHarness.Shared(x, shape, q);
+        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name, range: range).Build();
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(xs(s.Party), ct));
+        Assert.Equal(f, run.A.FractionalBits);
+        Assert.Equal(4, run.Cost.Rounds);
+        RingTensor y = SecretSharing.Reconstruct(run.A, run.B);
+        double maxAbs = 0;
+        for (int i = 0; i < count; i++)
+        {
+            double xe = q.Decode(q.Encode(x[i]));
+            maxAbs = Math.Max(maxAbs, Math.Abs((Signed(y.Span[i], 64) / 4096.0) - reference(xe)));
+        }
+
+        output.WriteLine($"{name} n={n} range {range} m={m}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
+        Assert.True(maxAbs <= bound, $"{name} n={n} range {range} m={m}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
     }
 
     public static TheoryData<string, int, int, double> Accuracy => new()
@@ -115,7 +218,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
             int size = 1 << m;
             var table = new ulong[2 * size];
             prg.Fill(table);
-            Plan plan = new PlanBuilder(4).Add(OperationKind.TableActivation, [new TensorShape(1)], new TensorShape(1), m + 1, [m, 0], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()).ToArray(), "t").Build();
+            Plan plan = new PlanBuilder(4).Add(OperationKind.TableActivation, [new TensorShape(1)], new TensorShape(1), m + 1, [m, 0, 1, 0], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()).ToArray(), "t").Build();
             var sums = TableActivationGate.ByteSumsForTests(plan.Steps[0]);
             var bits = new ulong[TableActivationGate.PadWords(m)];
             for (int trial = 0; trial < 4; trial++)
@@ -145,6 +248,9 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("Table bits", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 16, 13)).Message, StringComparison.Ordinal);
         Assert.Contains("Table bits", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 8, 9)).Message, StringComparison.Ordinal);
         Assert.Contains("not finite", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, x => 1 / x, 16, 9)).Message, StringComparison.Ordinal);
+        Assert.Contains("power of two", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 32, 9, range: 3)).Message, StringComparison.Ordinal);
+        Assert.Contains("power of two", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 16, 9, range: 16)).Message, StringComparison.Ordinal);
+        Assert.Contains("finer than", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 32, 12, range: 0.25)).Message, StringComparison.Ordinal);
         Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, x => Math.Exp(x * 100), 16, 9)).Message, StringComparison.Ordinal);
     }
 }

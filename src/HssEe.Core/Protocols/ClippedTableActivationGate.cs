@@ -1,0 +1,284 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using HssEe.Fss;
+using HssEe.Randomness;
+using HssEe.Ring;
+using HssEe.Sharing;
+
+namespace HssEe.Protocols;
+
+/// <summary>
+/// The table activation for wide inputs (|x| &lt; 2^(n-1)): the table covers only |x| &lt; L + h, and two
+/// evaluations of one comparison key decide between the left tail, the table and the right tail. Two rounds.
+/// </summary>
+/// <remarks>
+/// <para><b>Function.</b> <c>P(x) ~ A_L x + B_L</c> for x &lt; -L, the table line <c>G = T + S e</c> (as in
+/// <see cref="TableActivationGate"/>) for -L &lt;= x &lt; L, and <c>A_R x + B_R</c> for x &gt;= L, at scale f + u
+/// (tail slopes are integers at that scale: A = round(a 2^u)). With c = 1{-L &lt;= x &lt; L} and b = 1{x &gt;= L}:
+/// <c>out = A_L x + B_L + c (G - A_L x - B_L) + b ((A_R - A_L) x + B_R - B_L)</c>.</para>
+/// <para><b>Round 1</b> opens Y = x + r mod 2^64. The comparison key (depth n - 1, threshold r mod 2^(n-1))
+/// evaluated at the masked values of x + L and x - L gives XOR shares of 1{x &gt;= -L} and b, as in the ReLU
+/// gate; c is their XOR, so r's top bit cancels. The look-up uses Y's low m + u bits.</para>
+/// <para><b>Round 2</b> opens c XOR rho_c, b XOR rho_b and W_T, W_S (one message). Every product of c or b
+/// with x, and of c with G, is linear in 14 dealer shares (rho_c, rho_c r, rho_b, rho_b r, and sigma,
+/// sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl with and without the factor rho_c), so the output is
+/// local and exact.</para>
+/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6) bytes. Party B: 14 ring
+/// elements, two bits and the 2^m / 8 pad bytes; party A: seeds. Online: 8 + 16 bytes and 2 bits each way.</para>
+/// </remarks>
+internal sealed class ClippedTableActivationGate : IGateProtocol
+{
+    public static readonly ClippedTableActivationGate Instance = new();
+
+    private const int Values = 14;
+
+    /// <summary>(threshold L at scale f, A_L, B_L, A_R, B_R) of a clipped step.</summary>
+    internal static (ulong L, ulong AL, ulong BL, ulong AR, ulong BR) Tails(PlanStep step) =>
+        ((ulong)step.Parameters[4], (ulong)step.Parameters[5], (ulong)step.Parameters[6], (ulong)step.Parameters[7], (ulong)step.Parameters[8]);
+
+    public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
+    {
+        int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
+        int len = step.Inputs[0].ElementCount, padWords = TableActivationGate.PadWords(m), words = (len + 63) / 64;
+
+        byte[] seedMasksA = new byte[AesPrg.SeedSize], seedMasksB = new byte[AesPrg.SeedSize], seedPad = new byte[AesPrg.SeedSize];
+        prg.Fill(seedMasksA);
+        prg.Fill(seedMasksB);
+        prg.Fill(seedPad);
+        var masksA = new ulong[3 * len];
+        var masksB = new ulong[3 * len];
+        GateMath.ExpandSeed(seedMasksA, masksA);
+        GateMath.ExpandSeed(seedMasksB, masksB);
+
+        // The comparison keys first, so that evaluation wraps the record without a copy.
+        var alphas = new ulong[len];
+        ulong lowMask = GateMath.Mask(n - 1);
+        for (int i = 0; i < len; i++)
+        {
+            alphas[i] = (masksA[i] + masksB[i]) & lowMask;
+        }
+
+        long dcfBytes = BitDcf.BatchBytes(n - 1, len);
+        if (dcfBytes > Array.MaxLength / 2)
+        {
+            throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
+        }
+
+        BitDcf.Generate(n - 1, alphas, prg, a.Append((int)dcfBytes), b.Append((int)dcfBytes));
+
+        var rhos = new ulong[2 * words];
+        prg.Fill(rhos);
+        var values = new ulong[(Values * len) + (2 * words)];
+        var padsB = new ulong[(long)len * padWords];
+        ulong cellMask = GateMath.Mask(m), uMask = GateMath.Mask(u);
+        const int Chunk = 4096;
+        var pad = new ulong[Chunk * padWords];
+        for (int start = 0; start < len; start += Chunk)
+        {
+            int count = Math.Min(Chunk, len - start);
+            TableActivationGate.Pads(seedPad, m, start, pad.AsSpan(0, count * padWords));
+            for (int e = 0; e < count; e++)
+            {
+                int i = start + e;
+                ulong r = masksA[i] + masksB[i];
+                ulong rhoT = masksA[len + i] + masksB[len + i];
+                ulong rhoS = masksA[(2 * len) + i] + masksB[(2 * len) + i];
+                int alpha = (int)((0 - (r >> u)) & cellMask);
+                ulong rl = r & uMask;
+                Span<ulong> mine = pad.AsSpan(e * padWords, padWords);
+                ulong sigma = (2 * ((mine[alpha >> 6] >> (alpha & 63)) & 1)) - 1;
+                ulong rhoC = BitSignGateBase.Bit(rhos, i), rhoB = BitSignGateBase.Bit(rhos.AsSpan(words), i);
+                ulong r1 = (r >> (n - 1)) & 1;
+                ReadOnlySpan<ulong> g = [sigma, sigma * rhoT, sigma * rl, sigma * rhoS, sigma * rhoS * rl];
+                for (int t = 0; t < 5; t++)
+                {
+                    values[(t * len) + i] = g[t];
+                    values[((5 + t) * len) + i] = rhoC * g[t];
+                }
+
+                values[(10 * len) + i] = rhoC;
+                values[(11 * len) + i] = rhoC * r;
+                values[(12 * len) + i] = rhoB;
+                values[(13 * len) + i] = rhoB * r;
+
+                // Bit words: rho_c, then r1 XOR rho_b (what b's XOR shares are masked with).
+                values[(Values * len) + (i >> 6)] |= rhoC << (i & 63);
+                values[(Values * len) + words + (i >> 6)] |= (r1 ^ rhoB) << (i & 63);
+                Span<ulong> theirs = padsB.AsSpan((int)((long)i * padWords), padWords);
+                mine.CopyTo(theirs);
+                theirs[alpha >> 6] ^= 1UL << (alpha & 63);
+            }
+        }
+
+        var sharesA = new ulong[values.Length];
+        byte[] seedValuesA = GateMath.SeededShares(prg, sharesA);
+        for (int i = 0; i < Values * len; i++)
+        {
+            values[i] -= sharesA[i];
+        }
+
+        for (int i = Values * len; i < values.Length; i++)
+        {
+            values[i] ^= sharesA[i];
+        }
+
+        a.WriteBytes(seedMasksA);
+        a.WriteBytes(seedValuesA);
+        a.WriteBytes(seedPad);
+        b.WriteBytes(seedMasksB);
+        b.WriteRing(values);
+        b.WriteRing(padsB);
+
+        CryptographicOperations.ZeroMemory(seedMasksA);
+        CryptographicOperations.ZeroMemory(seedMasksB);
+        CryptographicOperations.ZeroMemory(seedPad);
+        CryptographicOperations.ZeroMemory(seedValuesA);
+        Array.Clear(masksA);
+        Array.Clear(masksB);
+        Array.Clear(alphas);
+        Array.Clear(rhos);
+        Array.Clear(values);
+        Array.Clear(sharesA);
+        Array.Clear(padsB);
+        Array.Clear(pad);
+    }
+
+    public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
+    {
+        Share x = inputs[0];
+        int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
+        int len = x.Shape.ElementCount, padWords = TableActivationGate.PadWords(m), words = (len + 63) / 64;
+        bool isA = context.IsA;
+        (ulong limit, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
+
+        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
+        byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
+        ulong[] masks = ArrayPool<ulong>.Shared.Rent(3 * len);
+        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
+        ulong[] low = ArrayPool<ulong>.Shared.Rent(len);
+        ulong[] send = ArrayPool<ulong>.Shared.Rent((2 * len) + (2 * words));
+        ulong[] receive = ArrayPool<ulong>.Shared.Rent((2 * len) + (2 * words));
+        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        byte[]? seedPad = null;
+        try
+        {
+            GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
+            using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (Values * len) + (2 * words));
+            (byte[] Array, int Offset) padsB = default;
+            if (isA)
+            {
+                seedPad = keys.TakeBytes(AesPrg.SeedSize).ToArray();
+            }
+            else
+            {
+                padsB = keys.TakeSegment(checked(len * padWords * sizeof(ulong)));
+            }
+
+            ReadOnlySpan<ulong> xs = x.Value.Span;
+            for (int i = 0; i < len; i++)
+            {
+                low[i] = xs[i] + masks[i];
+            }
+
+            await GateMath.OpenIntoAsync(context, low, len, 64, y, cancellationToken).ConfigureAwait(false);
+
+            // Comparisons: the masked value of x - theta is Y - theta; theta = -L gives 1{x >= -L}, theta = L gives b.
+            Span<ulong> bits = send.AsSpan(2 * len, 2 * words);
+            bits.Clear();
+            ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
+            foreach ((ulong theta, bool isB) in new[] { (0 - limit, false), (limit, true) })
+            {
+                for (int i = 0; i < len; i++)
+                {
+                    ulong yp = (y[i] - theta + half) & nMask;
+                    low[i] = yp & (half - 1);
+                    if (isA)
+                    {
+                        // The public top bit: into c (both thresholds) and into b.
+                        ulong top = yp >> (n - 1);
+                        bits[i >> 6] ^= top << (i & 63);
+                        if (isB)
+                        {
+                            bits[words + (i >> 6)] ^= top << (i & 63);
+                        }
+                    }
+                }
+
+                BitDcf.Evaluate(n - 1, context.Party, dcf, low.AsSpan(0, len), w.AsSpan(0, len));
+                for (int i = 0; i < len; i++)
+                {
+                    ulong bit = (ulong)w[i] << (i & 63);
+                    bits[i >> 6] ^= bit;
+                    if (isB)
+                    {
+                        bits[words + (i >> 6)] ^= bit;
+                    }
+                }
+            }
+
+            ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(Values * len, 2 * words);
+            for (int j = 0; j < 2 * words; j++)
+            {
+                bits[j] ^= maskBits[j];
+            }
+
+            TableActivationGate.LookUp(step, isA, seedPad, padsB, y, masks, len, send);
+            await context.Channel.ExchangeAsync(send.AsMemory(0, (2 * len) + (2 * words)), receive.AsMemory(0, (2 * len) + (2 * words)), cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < 2 * len; i++)
+            {
+                receive[i] += send[i];
+            }
+
+            for (int j = 2 * len; j < (2 * len) + (2 * words); j++)
+            {
+                receive[j] ^= send[j];
+            }
+
+            var result = new RingTensor(step.Output);
+            Finish(isA, dealer.Span, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
+            return new Share(context.Party, result, TableActivationGate.OutputFractionalBits(step, x.FractionalBits));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seedMasks);
+            if (seedPad is not null)
+            {
+                CryptographicOperations.ZeroMemory(seedPad);
+            }
+
+            ArrayPool<ulong>.Shared.Return(masks, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(low, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(send, clearArray: true);
+            ArrayPool<ulong>.Shared.Return(receive, clearArray: true);
+            ArrayPool<byte>.Shared.Return(w, clearArray: true);
+        }
+    }
+
+    private static void Finish(bool isA, ReadOnlySpan<ulong> d, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    {
+        ulong one = isA ? 1UL : 0UL, uMask = GateMath.Mask(u);
+        ReadOnlySpan<ulong> cBits = opened.Slice(2 * len, words), bBits = opened.Slice((2 * len) + words, words);
+        for (int i = 0; i < len; i++)
+        {
+            ulong yi = y[i], yl = yi & uMask, wT = opened[i], wS = opened[len + i];
+            ulong cHat = BitSignGateBase.Bit(cBits, i), bHat = BitSignGateBase.Bit(bBits, i);
+            ulong betaC = 1 - (2 * cHat), betaB = 1 - (2 * bHat);
+
+            // G = (W_T + W_S Yl) [sigma] - [sigma rho_T] - W_S [sigma rl] - Yl [sigma rho_S] + [sigma rho_S rl], and rho_c G.
+            ulong pub = wT + (wS * yl);
+            ulong g = (pub * d[i]) - d[len + i] - (wS * d[(2 * len) + i]) - (yl * d[(3 * len) + i]) + d[(4 * len) + i];
+            ulong rhoG = (pub * d[(5 * len) + i]) - d[(6 * len) + i] - (wS * d[(7 * len) + i]) - (yl * d[(8 * len) + i]) + d[(9 * len) + i];
+            ulong cG = (cHat * g) + (betaC * rhoG);
+
+            // x = Y - r; c x and b x from [rho] and [rho r]; c and b themselves.
+            ulong xShare = (one * yi) - masks[i];
+            ulong cX = (cHat * xShare) + (betaC * ((yi * d[(10 * len) + i]) - d[(11 * len) + i]));
+            ulong bX = (bHat * xShare) + (betaB * ((yi * d[(12 * len) + i]) - d[(13 * len) + i]));
+            ulong c = (cHat * one) + (betaC * d[(10 * len) + i]);
+            ulong b = (bHat * one) + (betaB * d[(12 * len) + i]);
+            output[i] = (tails.AL * xShare) + (tails.BL * one) + cG - (tails.AL * cX) - (tails.BL * c) + ((tails.AR - tails.AL) * bX) + ((tails.BR - tails.BL) * b);
+        }
+    }
+}
