@@ -52,9 +52,6 @@ internal sealed class HssEngine : Engine<SecretTensor>
     /// <summary>Gate width for ReLU, max and splines (|x| &lt; 2^(31 - f)).</summary>
     public const int ComparisonBits = 32;
 
-    private static readonly Lazy<SplineSpec> GeluErfSpec = new(() => NonLinearFunctions.Gelu(32, degree: 2));
-    private static readonly Lazy<SplineSpec> GeluTanhSpec = new(() => SplineSpec.FitQuadratic(PlainEngine.GeluTanh, SplineSpec.UniformKnots(-6, 6, 32), (0, 0), (1, 0)));
-    private static readonly Lazy<SplineSpec> SiluSpec = new(() => NonLinearFunctions.Silu(48, degree: 2));
 
     private readonly PlanBuilder? _builder;
     private readonly PartySession? _session;
@@ -283,21 +280,24 @@ internal sealed class HssEngine : Engine<SecretTensor>
         return Wrap(await _session!.ReluAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
     }
 
-    public override ValueTask<SecretTensor> SiluAsync(SecretTensor x, string label) => SplineAsync(x, SiluSpec.Value, label);
+    // Activations: clipped table activations at the comparison width (|x| < 2^19 at f = 12), the table on
+    // |x| < 8 (GeLU, 2^9 cells of 1/32) or |x| < 16 (SiLU, 2^10 cells), linear tails beyond; two rounds plus
+    // the rescale, max error about 3e-4 (docs/PROTOCOLS.md).
+    public override ValueTask<SecretTensor> SiluAsync(SecretTensor x, string label) => TableAsync(x, NonLinearFunctions.SiluReference, 10, 16, label);
 
     public override ValueTask<SecretTensor> GeluAsync(SecretTensor x, bool tanhApproximation, string label) =>
-        SplineAsync(x, tanhApproximation ? GeluTanhSpec.Value : GeluErfSpec.Value, label);
+        TableAsync(x, tanhApproximation ? PlainEngine.GeluTanh : NonLinearFunctions.GeluReference, 9, 8, label);
 
-    private async ValueTask<SecretTensor> SplineAsync(SecretTensor x, SplineSpec spec, string label)
+    private async ValueTask<SecretTensor> TableAsync(SecretTensor x, Func<double, double> function, int tableBits, double range, string label)
     {
         x = await ToScaleAsync(x, label).ConfigureAwait(false);
         if (Planning)
         {
-            _builder!.Spline(x.Shape, spec, ComparisonBits, label: label);
+            _builder!.TableActivation(x.Shape, function, ComparisonBits, tableBits, label: label, range: range);
             return x;
         }
 
-        return Wrap(await _session!.SplineAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
+        return Wrap(await _session!.TableActivationAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
     }
 
     public override async ValueTask<SecretTensor> MultiplyAsync(SecretTensor a, SecretTensor b, string label)
