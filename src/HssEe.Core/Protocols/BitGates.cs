@@ -44,20 +44,14 @@ internal abstract class BitSignGateBase : IGateProtocol
         int words = (len + 63) / 64;
 
         // r = r_A + r_B, each party's share expanded from its own seed.
-        byte[] seedA = new byte[AesPrg.SeedSize], seedB = new byte[AesPrg.SeedSize];
-        prg.Fill(seedA);
-        prg.Fill(seedB);
         var r = new ulong[len];
-        var rB = new ulong[len];
-        GateMath.ExpandSeed(seedA, r);
-        GateMath.ExpandSeed(seedB, rB);
+        (byte[] seedA, byte[] seedB) = GateMath.SeededMask(prg, r);
         var rho = new ulong[words];
         prg.Fill(rho);
         ulong lowMask = GateMath.Mask(n - 1);
         var alphas = new ulong[len];
         for (int i = 0; i < len; i++)
         {
-            r[i] += rB[i];
             alphas[i] = r[i] & lowMask;
         }
 
@@ -85,18 +79,7 @@ internal abstract class BitSignGateBase : IGateProtocol
             values[(k * len) + (i >> 6)] |= c << (i & 63);
         }
 
-        var sharesA = new ulong[values.Length];
-        byte[] seedValues = GateMath.SeededShares(prg, sharesA);
-        for (int i = 0; i < k * len; i++)
-        {
-            values[i] -= sharesA[i];
-        }
-
-        for (int i = k * len; i < values.Length; i++)
-        {
-            values[i] ^= sharesA[i];
-        }
-
+        byte[] seedValues = GateMath.ShareDealerValues(prg, values, k * len);
         a.WriteBytes(seedA);
         a.WriteBytes(seedValues);
         b.WriteBytes(seedB);
@@ -105,11 +88,9 @@ internal abstract class BitSignGateBase : IGateProtocol
         CryptographicOperations.ZeroMemory(seedB);
         CryptographicOperations.ZeroMemory(seedValues);
         Array.Clear(r);
-        Array.Clear(rB);
         Array.Clear(rho);
         Array.Clear(alphas);
         Array.Clear(values);
-        Array.Clear(sharesA);
     }
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
@@ -301,18 +282,12 @@ internal sealed class BitTruncateGate : IGateProtocol
         }
 
         int words = (len + 63) / 64;
-        byte[] seedA = new byte[AesPrg.SeedSize], seedB = new byte[AesPrg.SeedSize];
-        prg.Fill(seedA);
-        prg.Fill(seedB);
         var r = new ulong[len];
-        var rB = new ulong[len];
-        GateMath.ExpandSeed(seedA, r);
-        GateMath.ExpandSeed(seedB, rB);
+        (byte[] seedA, byte[] seedB) = GateMath.SeededMask(prg, r);
         var alphas = new ulong[len];
         ulong lowMask = GateMath.Mask(s);
         for (int i = 0; i < len; i++)
         {
-            r[i] += rB[i];
             alphas[i] = r[i] & lowMask;
         }
 
@@ -340,18 +315,7 @@ internal sealed class BitTruncateGate : IGateProtocol
             values[^1] &= (1UL << (len & 63)) - 1;
         }
 
-        var sharesA = new ulong[values.Length];
-        byte[] seedValues = GateMath.SeededShares(prg, sharesA);
-        for (int i = 0; i < RingValues * len; i++)
-        {
-            values[i] -= sharesA[i];
-        }
-
-        for (int i = RingValues * len; i < values.Length; i++)
-        {
-            values[i] ^= sharesA[i];
-        }
-
+        byte[] seedValues = GateMath.ShareDealerValues(prg, values, RingValues * len);
         a.WriteBytes(seedA);
         a.WriteBytes(seedValues);
         b.WriteBytes(seedB);
@@ -360,11 +324,9 @@ internal sealed class BitTruncateGate : IGateProtocol
         CryptographicOperations.ZeroMemory(seedB);
         CryptographicOperations.ZeroMemory(seedValues);
         Array.Clear(r);
-        Array.Clear(rB);
         Array.Clear(alphas);
         Array.Clear(rho);
         Array.Clear(values);
-        Array.Clear(sharesA);
     }
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)

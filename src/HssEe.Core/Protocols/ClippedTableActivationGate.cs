@@ -42,21 +42,18 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
         int len = step.Inputs[0].ElementCount, padWords = TableActivationGate.PadWords(m), words = (len + 63) / 64;
 
-        byte[] seedMasksA = new byte[AesPrg.SeedSize], seedMasksB = new byte[AesPrg.SeedSize], seedPad = new byte[AesPrg.SeedSize];
-        prg.Fill(seedMasksA);
-        prg.Fill(seedMasksB);
+        // Masks r, rho_T, rho_S (3 len): both parties' shares come from seeds.
+        var masks = new ulong[3 * len];
+        (byte[] seedMasksA, byte[] seedMasksB) = GateMath.SeededMask(prg, masks);
+        byte[] seedPad = new byte[AesPrg.SeedSize];
         prg.Fill(seedPad);
-        var masksA = new ulong[3 * len];
-        var masksB = new ulong[3 * len];
-        GateMath.ExpandSeed(seedMasksA, masksA);
-        GateMath.ExpandSeed(seedMasksB, masksB);
 
         // The comparison keys first, so that evaluation wraps the record without a copy.
         var alphas = new ulong[len];
         ulong lowMask = GateMath.Mask(n - 1);
         for (int i = 0; i < len; i++)
         {
-            alphas[i] = (masksA[i] + masksB[i]) & lowMask;
+            alphas[i] = masks[i] & lowMask;
         }
 
         long dcfBytes = BitDcf.BatchBytes(n - 1, len);
@@ -81,9 +78,9 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             for (int e = 0; e < count; e++)
             {
                 int i = start + e;
-                ulong r = masksA[i] + masksB[i];
-                ulong rhoT = masksA[len + i] + masksB[len + i];
-                ulong rhoS = masksA[(2 * len) + i] + masksB[(2 * len) + i];
+                ulong r = masks[i];
+                ulong rhoT = masks[len + i];
+                ulong rhoS = masks[(2 * len) + i];
                 int alpha = (int)((0 - (r >> u)) & cellMask);
                 ulong rl = r & uMask;
                 Span<ulong> mine = pad.AsSpan(e * padWords, padWords);
@@ -111,17 +108,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             }
         }
 
-        var sharesA = new ulong[values.Length];
-        byte[] seedValuesA = GateMath.SeededShares(prg, sharesA);
-        for (int i = 0; i < Values * len; i++)
-        {
-            values[i] -= sharesA[i];
-        }
-
-        for (int i = Values * len; i < values.Length; i++)
-        {
-            values[i] ^= sharesA[i];
-        }
+        byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, Values * len);
 
         a.WriteBytes(seedMasksA);
         a.WriteBytes(seedValuesA);
@@ -134,12 +121,10 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         CryptographicOperations.ZeroMemory(seedMasksB);
         CryptographicOperations.ZeroMemory(seedPad);
         CryptographicOperations.ZeroMemory(seedValuesA);
-        Array.Clear(masksA);
-        Array.Clear(masksB);
+        Array.Clear(masks);
         Array.Clear(alphas);
         Array.Clear(rhos);
         Array.Clear(values);
-        Array.Clear(sharesA);
         Array.Clear(padsB);
         Array.Clear(pad);
     }
@@ -148,33 +133,21 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     {
         Share x = inputs[0];
         int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
-        int len = x.Shape.ElementCount, padWords = TableActivationGate.PadWords(m), words = (len + 63) / 64;
+        int len = x.Shape.ElementCount, words = (len + 63) / 64;
         bool isA = context.IsA;
         (ulong limit, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
 
         byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
-        byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-        ulong[] masks = ArrayPool<ulong>.Shared.Rent(3 * len);
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, (Values * len) + (2 * words));
+        ulong[] masks = tk.Masks;
+        DealerShareBuffer dealer = tk.Dealer;
         ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
         ulong[] low = ArrayPool<ulong>.Shared.Rent(len);
         ulong[] send = ArrayPool<ulong>.Shared.Rent((2 * len) + (2 * words));
         ulong[] receive = ArrayPool<ulong>.Shared.Rent((2 * len) + (2 * words));
         byte[] w = ArrayPool<byte>.Shared.Rent(len);
-        byte[]? seedPad = null;
         try
         {
-            GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
-            using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (Values * len) + (2 * words));
-            (byte[] Array, int Offset) padsB = default;
-            if (isA)
-            {
-                seedPad = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-            }
-            else
-            {
-                padsB = keys.TakeSegment(checked(len * padWords * sizeof(ulong)));
-            }
-
             ReadOnlySpan<ulong> xs = x.Value.Span;
             for (int i = 0; i < len; i++)
             {
@@ -223,7 +196,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 bits[j] ^= maskBits[j];
             }
 
-            TableActivationGate.LookUp(step, isA, seedPad, padsB, y, masks, len, send);
+            TableActivationGate.LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, send);
             await context.Channel.ExchangeAsync(send.AsMemory(0, (2 * len) + (2 * words)), receive.AsMemory(0, (2 * len) + (2 * words)), cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < 2 * len; i++)
             {
@@ -241,13 +214,6 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(seedMasks);
-            if (seedPad is not null)
-            {
-                CryptographicOperations.ZeroMemory(seedPad);
-            }
-
-            ArrayPool<ulong>.Shared.Return(masks, clearArray: true);
             ArrayPool<ulong>.Shared.Return(y, clearArray: true);
             ArrayPool<ulong>.Shared.Return(low, clearArray: true);
             ArrayPool<ulong>.Shared.Return(send, clearArray: true);

@@ -186,6 +186,50 @@ internal static class GateMath
     }
 
     /// <summary>
+    /// Turns <paramref name="values"/> (<paramref name="ringCount"/> ring elements, then bit words) into party B's
+    /// shares in place: party A's shares are the expansion of the returned seed, B's ring shares are value - A and
+    /// its bit words value XOR A.
+    /// </summary>
+    public static byte[] ShareDealerValues(AesPrg dealerPrg, Span<ulong> values, int ringCount)
+    {
+        var sharesA = new ulong[values.Length];
+        byte[] seed = SeededShares(dealerPrg, sharesA);
+        for (int i = 0; i < ringCount; i++)
+        {
+            values[i] -= sharesA[i];
+        }
+
+        for (int i = ringCount; i < values.Length; i++)
+        {
+            values[i] ^= sharesA[i];
+        }
+
+        Array.Clear(sharesA);
+        return seed;
+    }
+
+    /// <summary>
+    /// A mask that neither party stores: each party's share is the expansion of its own seed (returned), and
+    /// <paramref name="sum"/> receives the mask r = r_A + r_B the dealer needs.
+    /// </summary>
+    public static (byte[] SeedA, byte[] SeedB) SeededMask(AesPrg dealerPrg, Span<ulong> sum)
+    {
+        byte[] seedA = new byte[AesPrg.SeedSize], seedB = new byte[AesPrg.SeedSize];
+        dealerPrg.Fill(seedA);
+        dealerPrg.Fill(seedB);
+        ExpandSeed(seedA, sum);
+        var other = new ulong[sum.Length];
+        ExpandSeed(seedB, other);
+        for (int i = 0; i < sum.Length; i++)
+        {
+            sum[i] += other[i];
+        }
+
+        Array.Clear(other);
+        return (seedA, seedB);
+    }
+
+    /// <summary>
     /// This party's <paramref name="count"/> dealer shares written by <see cref="SeededShares"/>, without
     /// copying: party A expands its seed into a pooled buffer, party B's view points into the key record.
     /// </summary>

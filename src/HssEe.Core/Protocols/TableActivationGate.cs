@@ -116,15 +116,11 @@ internal sealed class TableActivationGate : IGateProtocol
         int n = step.InputBits, m = TableBits(step), u = CellShift(step), len = step.Inputs[0].ElementCount;
         int padWords = PadWords(m);
 
-        // Masks r, rho_T, rho_S: both parties' shares come from seeds.
-        byte[] seedMasksA = new byte[AesPrg.SeedSize], seedMasksB = new byte[AesPrg.SeedSize], seedPad = new byte[AesPrg.SeedSize];
-        prg.Fill(seedMasksA);
-        prg.Fill(seedMasksB);
+        // Masks r, rho_T, rho_S (3 len): both parties' shares come from seeds.
+        var masks = new ulong[3 * len];
+        (byte[] seedMasksA, byte[] seedMasksB) = GateMath.SeededMask(prg, masks);
+        byte[] seedPad = new byte[AesPrg.SeedSize];
         prg.Fill(seedPad);
-        var masksA = new ulong[3 * len];
-        var masksB = new ulong[3 * len];
-        GateMath.ExpandSeed(seedMasksA, masksA);
-        GateMath.ExpandSeed(seedMasksB, masksB);
 
         var values = new ulong[ValuesPerElement * len];
         var padsB = new ulong[(long)len * padWords];
@@ -138,9 +134,9 @@ internal sealed class TableActivationGate : IGateProtocol
             for (int e = 0; e < count; e++)
             {
                 int i = start + e;
-                ulong r = (masksA[i] + masksB[i]) & nMask;
-                ulong rhoT = masksA[len + i] + masksB[len + i];
-                ulong rhoS = masksA[(2 * len) + i] + masksB[(2 * len) + i];
+                ulong r = masks[i] & nMask;
+                ulong rhoT = masks[len + i];
+                ulong rhoS = masks[(2 * len) + i];
                 // The DPF point is -alpha: the evaluator then rotates its bit vector by the opened index (see InnerProducts).
                 int alpha = (int)((0 - (r >> u)) & cellMask);
                 ulong rl = r & lowMask;
@@ -158,12 +154,7 @@ internal sealed class TableActivationGate : IGateProtocol
             }
         }
 
-        var sharesA = new ulong[values.Length];
-        byte[] seedValuesA = GateMath.SeededShares(prg, sharesA);
-        for (int i = 0; i < values.Length; i++)
-        {
-            values[i] -= sharesA[i];
-        }
+        byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, values.Length);
 
         // Party A: three seeds. Party B: its mask seed, the explicit shares, the pads.
         a.WriteBytes(seedMasksA);
@@ -177,10 +168,8 @@ internal sealed class TableActivationGate : IGateProtocol
         CryptographicOperations.ZeroMemory(seedMasksB);
         CryptographicOperations.ZeroMemory(seedPad);
         CryptographicOperations.ZeroMemory(seedValuesA);
-        Array.Clear(masksA);
-        Array.Clear(masksB);
+        Array.Clear(masks);
         Array.Clear(values);
-        Array.Clear(sharesA);
         Array.Clear(padsB);
         Array.Clear(pad);
     }
@@ -194,29 +183,16 @@ internal sealed class TableActivationGate : IGateProtocol
 
         Share x = inputs[0];
         int n = step.InputBits, m = TableBits(step), u = CellShift(step), len = x.Shape.ElementCount;
-        int padWords = PadWords(m);
         bool isA = context.IsA;
 
-        byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-        ulong[] masks = ArrayPool<ulong>.Shared.Rent(3 * len);
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, ValuesPerElement * len);
+        ulong[] masks = tk.Masks;
+        DealerShareBuffer dealer = tk.Dealer;
         ulong[] work = ArrayPool<ulong>.Shared.Rent(2 * len);
         ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
         ulong[] w = ArrayPool<ulong>.Shared.Rent(2 * len);
-        byte[]? seedPad = null;
         try
         {
-            GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
-            using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, ValuesPerElement * len);
-            (byte[] Array, int Offset) padsB = default;
-            if (isA)
-            {
-                seedPad = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-            }
-            else
-            {
-                padsB = keys.TakeSegment(checked(len * padWords * sizeof(ulong)));
-            }
-
             ReadOnlySpan<ulong> xs = x.Value.Span;
             for (int i = 0; i < len; i++)
             {
@@ -225,7 +201,7 @@ internal sealed class TableActivationGate : IGateProtocol
 
             await GateMath.OpenIntoAsync(context, work, len, n, y, cancellationToken).ConfigureAwait(false);
 
-            LookUp(step, isA, seedPad, padsB, y, masks, len, work);
+            LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, work);
 
             await GateMath.OpenIntoAsync(context, work, 2 * len, 64, w, cancellationToken).ConfigureAwait(false);
 
@@ -245,13 +221,6 @@ internal sealed class TableActivationGate : IGateProtocol
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(seedMasks);
-            if (seedPad is not null)
-            {
-                CryptographicOperations.ZeroMemory(seedPad);
-            }
-
-            ArrayPool<ulong>.Shared.Return(masks, clearArray: true);
             ArrayPool<ulong>.Shared.Return(work, clearArray: true);
             ArrayPool<ulong>.Shared.Return(y, clearArray: true);
             ArrayPool<ulong>.Shared.Return(w, clearArray: true);
@@ -416,4 +385,55 @@ internal sealed class TableActivationGate : IGateProtocol
 
     /// <summary>The byte sums of a plan step (tests).</summary>
     internal static Vector128<ulong>[] ByteSumsForTests(PlanStep step) => ByteSums(step);
+}
+
+/// <summary>
+/// A party's keys of a table step after any leading comparison keys: its shares of the masks (r, rho_T,
+/// rho_S) expanded from its seed, its dealer shares, and its pads (party A: a seed; party B: a view of the
+/// record). Disposing wipes the expansions and the seed.
+/// </summary>
+internal sealed class TableKeys : IDisposable
+{
+    private TableKeys(ulong[] masks, DealerShareBuffer dealer, byte[]? seedPad, (byte[] Array, int Offset) padsB)
+    {
+        Masks = masks;
+        Dealer = dealer;
+        SeedPad = seedPad;
+        PadsB = padsB;
+    }
+
+    /// <summary>r, rho_T and rho_S shares (3 len elements; pooled, longer).</summary>
+    public ulong[] Masks { get; }
+
+    /// <summary>The dealer shares.</summary>
+    public DealerShareBuffer Dealer { get; }
+
+    /// <summary>Party A's pad seed.</summary>
+    public byte[]? SeedPad { get; }
+
+    /// <summary>Party B's pads in its record.</summary>
+    public (byte[] Array, int Offset) PadsB { get; }
+
+    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int dealerValues)
+    {
+        byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
+        ulong[] masks = ArrayPool<ulong>.Shared.Rent(3 * len);
+        GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
+        CryptographicOperations.ZeroMemory(seedMasks);
+        DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues);
+        return context.IsA
+            ? new TableKeys(masks, dealer, keys.TakeBytes(AesPrg.SeedSize).ToArray(), default)
+            : new TableKeys(masks, dealer, null, keys.TakeSegment(checked(len * TableActivationGate.PadWords(m) * sizeof(ulong))));
+    }
+
+    public void Dispose()
+    {
+        if (SeedPad is not null)
+        {
+            CryptographicOperations.ZeroMemory(SeedPad);
+        }
+
+        Dealer.Dispose();
+        ArrayPool<ulong>.Shared.Return(Masks, clearArray: true);
+    }
 }
