@@ -56,13 +56,7 @@ internal abstract class BitSignGateBase : IGateProtocol
         }
 
         // DCF keys first, so that evaluation can wrap the record buffer without a copy.
-        long dcfBytes = BitDcf.BatchBytes(n - 1, len);
-        if (dcfBytes > Array.MaxLength / 2)
-        {
-            throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
-        }
-
-        BitDcf.Generate(n - 1, alphas, prg, a.Append((int)dcfBytes), b.Append((int)dcfBytes));
+        GateMath.AppendComparisonKeys(step, n - 1, alphas, prg, a, b);
 
         // values[j * len + i] (j < k), then the bit words c = r1 XOR rho.
         var values = new ulong[(k * len) + words];
@@ -291,13 +285,7 @@ internal sealed class BitTruncateGate : IGateProtocol
             alphas[i] = r[i] & lowMask;
         }
 
-        long dcfBytes = BitDcf.BatchBytes(s, len);
-        if (dcfBytes > Array.MaxLength / 2)
-        {
-            throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
-        }
-
-        BitDcf.Generate(s, alphas, prg, a.Append((int)dcfBytes), b.Append((int)dcfBytes));
+        GateMath.AppendComparisonKeys(step, s, alphas, prg, a, b);
 
         var rho = new ulong[words];
         prg.Fill(rho);

@@ -56,13 +56,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             alphas[i] = masks[i] & lowMask;
         }
 
-        long dcfBytes = BitDcf.BatchBytes(n - 1, len);
-        if (dcfBytes > Array.MaxLength / 2)
-        {
-            throw new InvalidOperationException($"{step}: {len} elements need {dcfBytes} bytes of comparison keys per party; split the step.");
-        }
-
-        BitDcf.Generate(n - 1, alphas, prg, a.Append((int)dcfBytes), b.Append((int)dcfBytes));
+        GateMath.AppendComparisonKeys(step, n - 1, alphas, prg, a, b);
 
         var rhos = new ulong[2 * words];
         prg.Fill(rhos);

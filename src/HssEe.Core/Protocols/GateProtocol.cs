@@ -185,6 +185,18 @@ internal static class GateMath
         }
     }
 
+    /// <summary>Generates one comparison-DCF key of depth <paramref name="n"/> per alpha straight into both parties' key material.</summary>
+    public static void AppendComparisonKeys(PlanStep step, int n, ReadOnlySpan<ulong> alphas, AesPrg dealerPrg, KeyMaterial a, KeyMaterial b)
+    {
+        long bytes = Fss.BitDcf.BatchBytes(n, alphas.Length);
+        if (bytes > Array.MaxLength / 2)
+        {
+            throw new InvalidOperationException($"{step}: {alphas.Length} elements need {bytes} bytes of comparison keys per party; split the step.");
+        }
+
+        Fss.BitDcf.Generate(n, alphas, dealerPrg, a.Append((int)bytes), b.Append((int)bytes));
+    }
+
     /// <summary>
     /// Turns <paramref name="values"/> (<paramref name="ringCount"/> ring elements, then bit words) into party B's
     /// shares in place: party A's shares are the expansion of the returned seed, B's ring shares are value - A and
