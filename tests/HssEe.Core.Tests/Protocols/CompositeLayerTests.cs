@@ -4,9 +4,12 @@ using HssEe.Sharing;
 
 namespace HssEe.Core.Tests.Protocols;
 
-public class CompositeLayerTests
+public class CompositeLayerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly FixedPointFormat Q = new(12);
+
+    private static string Describe(string what, double maxAbs, HssEe.Runtime.CostReport cost, IReadOnlyList<StepCost> costsA, int elements) =>
+        $"{what}: max abs error {maxAbs:E2}, {cost.Rounds} rounds, online {cost.OnlineBytes / (double)elements:F1} B/element (both directions), party A keys {costsA.Sum(c => c.KeyBytes) / (double)elements:F0} B/element";
 
     private static float[] Gaussian(int count, double scale, double offset, out string seed)
     {
@@ -38,7 +41,7 @@ public class CompositeLayerTests
 
         var xs = ProtocolHarness.Shared(scores, shape, Q);
         Plan plan = new PlanBuilder(12).Softmax(shape, causal).Build();
-        var (run, _) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.SoftmaxAsync(xs(s.Party), causal, ct));
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.SoftmaxAsync(xs(s.Party), causal, ct));
         float[] p = SecretSharing.ReconstructToSingle(run.A, run.B);
         double maxAbs = 0;
         for (int row = 0; row < Heads * T; row++)
@@ -55,6 +58,8 @@ public class CompositeLayerTests
             }
         }
 
+        output.WriteLine(Describe($"softmax (causal {causal})", maxAbs, run.Cost, costs, shape.ElementCount));
+
         // Documented bound (docs/PROTOCOLS.md): measured 1.4e-3 to 4.1e-3 over runs.
         Assert.True(maxAbs < 8e-3, $"softmax max abs error {maxAbs}, causal={causal}, seed {seed}");
     }
@@ -63,6 +68,8 @@ public class CompositeLayerTests
     [InlineData(false, 256)]
     [InlineData(true, 256)]
     [InlineData(false, 768)]
+    [InlineData(false, 4096)]
+    [InlineData(true, 4096)]
     public async Task Layer_norm_and_rms_norm_match_float64(bool rms, int D)
     {
         const int Rows = 8;
@@ -70,7 +77,7 @@ public class CompositeLayerTests
         float[] x = Gaussian(shape.ElementCount, 2, 0.5, out string seed);
         var xs = ProtocolHarness.Shared(x, shape, Q);
         Plan plan = rms ? new PlanBuilder(12).RmsNorm(shape).Build() : new PlanBuilder(12).LayerNorm(shape).Build();
-        var (run, _) = await ProtocolHarness.RunAsync(plan, (s, ct) => rms ? s.RmsNormAsync(xs(s.Party), ct) : s.LayerNormAsync(xs(s.Party), ct));
+        var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => rms ? s.RmsNormAsync(xs(s.Party), ct) : s.LayerNormAsync(xs(s.Party), ct));
         float[] y = SecretSharing.ReconstructToSingle(run.A, run.B);
         double maxAbs = 0;
         for (int r = 0; r < Rows; r++)
@@ -87,6 +94,7 @@ public class CompositeLayerTests
             }
         }
 
+        output.WriteLine(Describe($"{(rms ? "RMSNorm" : "LayerNorm")} rows of {D}", maxAbs, run.Cost, costs, shape.ElementCount));
         Assert.True(maxAbs < 0.015, $"{(rms ? "RMSNorm" : "LayerNorm")} max abs error {maxAbs}, seed {seed}");
     }
 }
@@ -127,6 +135,9 @@ public class PoolingTests
 
                     Assert.True(m == y[(((c * oh) + i) * ow) + j], $"({c},{i},{j}) seed {seed}");
                 }
+
+        // Two rounds per ReLU level of the max tree over k^2 window entries.
+        Assert.Equal(2 * (int)Math.Ceiling(Math.Log2(kernel * kernel)), run.Cost.Rounds);
     }
 
     [Fact]
@@ -153,5 +164,7 @@ public class PoolingTests
             // 1/49 is encoded at 24 bits and the result rounded to nearest: within about half an ulp.
             Assert.True(Math.Abs(y[c] - mean) <= 0.6 * q.Resolution, $"channel {c}: {y[c]} vs {mean}, seed {seed}");
         }
+
+        Assert.Equal(2, run.Cost.Rounds); // one two-round truncation
     }
 }
