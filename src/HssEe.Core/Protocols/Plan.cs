@@ -335,20 +335,21 @@ public sealed class PlanBuilder
             parameters.AddRange([(long)Math.Round(Math.ScaleB(limit, f)), Slope(aL), Intercept(bL), Slope(aR), Intercept(bR)]);
             foreach ((double a, double b) in new[] { (aL, bL), (aR, bR) })
             {
-                largest = Math.Max(largest, (ulong)Math.Abs(Slope(a)) * (1UL << (bits - 1)) + (ulong)Math.Abs(Intercept(b)));
+                double tail = (Math.Abs((double)Slope(a)) * Math.ScaleB(1.0, bits - 1)) + Math.Abs((double)Intercept(b));
+                largest = tail >= Math.ScaleB(1.0, 63) ? ulong.MaxValue : Math.Max(largest, (ulong)tail);
             }
+        }
+
+        int truncationBits = 66 - System.Numerics.BitOperations.LeadingZeroCount(largest);
+        if (truncationBits > 63)
+        {
+            throw new ArgumentException($"The activation's values need {truncationBits} bits at scale f + {u}; use fewer input bits.", nameof(function));
         }
 
         Add(OperationKind.TableActivation, [shape], shape, bits, [.. parameters], System.Runtime.InteropServices.MemoryMarshal.AsBytes(tables.AsSpan()).ToArray(), $"{label}.table");
         if (!rescale)
         {
             return this;
-        }
-
-        int truncationBits = 66 - System.Numerics.BitOperations.LeadingZeroCount(largest);
-        if (truncationBits > 63)
-        {
-            throw new ArgumentException($"The activation's values need {truncationBits} bits before rescaling; use fewer input bits.", nameof(function));
         }
 
         return Truncate(shape, u, Math.Max(truncationBits, u + 2), $"{label}.rescale");

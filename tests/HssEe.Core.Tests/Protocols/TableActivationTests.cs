@@ -251,6 +251,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("power of two", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 32, 9, range: 3)).Message, StringComparison.Ordinal);
         Assert.Contains("power of two", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 16, 9, range: 16)).Message, StringComparison.Ordinal);
         Assert.Contains("finer than", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 32, 12, range: 0.25)).Message, StringComparison.Ordinal);
+        Assert.Contains("bits at scale", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, NonLinearFunctions.GeluReference, 64, 9, rescale: false, range: 8)).Message, StringComparison.Ordinal);
         Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, x => Math.Exp(x * 100), 16, 9)).Message, StringComparison.Ordinal);
     }
 }
