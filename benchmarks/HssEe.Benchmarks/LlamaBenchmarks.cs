@@ -21,7 +21,9 @@ namespace HssEe.Benchmarks;
 /// EE uses the same float engine on the rewritten weights, so EE over Plain is the EE overhead. HSS-EE
 /// times the online phase of both servers in one process; keys are dealt before each iteration
 /// (single use, not timed). Online bytes, rounds and key bytes are printed at setup (<c>COST</c> lines).
-/// HSS-EE of the 7B prefill is left out: its SiLU alone is 1.4 M spline evaluations (about 3 GB of keys per run).
+/// HSS-EE of the 7B prefill is left out: by the per-element key sizes in RESULTS.md its keys come to roughly 5 GB per
+/// run (1.4 M SiLU elements at about 1 KB, 5 M truncated projection outputs at about 250 B, 0.5 M softmax scores at
+/// about 3.9 KB), dealt afresh for every iteration. Not measured.
 /// </summary>
 [Config(typeof(Config))]
 public class LlamaBenchmarks
