@@ -154,7 +154,18 @@ internal static unsafe class BitDcf
         Evaluate(n, party, keys, points, outputs, maxDegreeOfParallelism, Kernel.Auto);
 
     /// <summary>As the public overload, with a chosen kernel (for tests).</summary>
-    internal static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism, Kernel kernel)
+    internal static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism, Kernel kernel) =>
+        Evaluate(n, party, keys, points, outputs, maxDegreeOfParallelism, kernel, wipe: false);
+
+    /// <summary>
+    /// Evaluates as <see cref="Evaluate(int, Party, ReadOnlySpan{byte}, ReadOnlySpan{ulong}, Span{byte}, int)"/> and zeroes
+    /// each block of 16 keys right after using it, while it is still in cache (single-use keys: a gate that
+    /// evaluates every key once saves a separate pass to wipe them).
+    /// </summary>
+    internal static void EvaluateAndWipe(int n, Party party, Span<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs) =>
+        Evaluate(n, party, keys, points, outputs, -1, Kernel.Auto, wipe: true);
+
+    private static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism, Kernel kernel, bool wipe)
     {
         if (!Supports(kernel))
         {
@@ -187,7 +198,7 @@ internal static unsafe class BitDcf
             nint k = (nint)pk, x = (nint)px, o = (nint)po;
             ulong t0 = party == Party.A ? 0UL : 1UL;
             FssKeyBits.ForChunks(count, degree, Group, 4096, (start, len) =>
-                EvaluateRange(n, t0, (byte*)k, (ulong*)x, (byte*)o, start, len, kernel));
+                EvaluateRange(n, t0, (byte*)k, (ulong*)x, (byte*)o, start, len, kernel, wipe));
         }
     }
 
@@ -296,7 +307,7 @@ internal static unsafe class BitDcf
         _ => Vector128<ulong>.AllBitsSet,
     };
 
-    private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel)
+    private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel, bool wipe)
     {
         int size = KeySize(n);
         Lane* lanes = stackalloc Lane[Group];
@@ -332,7 +343,14 @@ internal static unsafe class BitDcf
             {
                 outputs[g0 + e] = o[e];
             }
+
+            if (wipe)
+            {
+                new Span<byte>(block, Group * size).Clear();
+            }
         }
+
+        new Span<Lane>(lanes, Group).Clear();
     }
 
     /// <summary>One lane's state between levels.</summary>

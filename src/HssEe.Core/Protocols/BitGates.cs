@@ -94,7 +94,8 @@ internal abstract class BitSignGateBase : IGateProtocol
         int n = step.InputBits;
         int k = RingValues;
         int words = (len + 63) / 64;
-        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
+        int dcfBytes = checked((int)BitDcf.BatchBytes(n - 1, len));
+        byte[] dcf = keys.TakeLeadingArray(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
 
         // Temporaries come from the pool (10^6 elements would otherwise fault in fresh pages every call).
@@ -126,7 +127,8 @@ internal abstract class BitSignGateBase : IGateProtocol
                 mine[i >> 6] |= (yp >> (n - 1)) << (i & 63);
             }
 
-            BitDcf.Evaluate(n - 1, context.Party, dcf, low.AsSpan(0, len), w.AsSpan(0, len));
+            BitDcf.EvaluateAndWipe(n - 1, context.Party, dcf.AsSpan(0, dcfBytes), low.AsSpan(0, len), w.AsSpan(0, len));
+            keys.MarkLeadingWiped(dcfBytes);
             ReadOnlySpan<ulong> c = dealer.Span.Slice(k * len, words);
             for (int j = 0; j < words; j++)
             {
@@ -327,7 +329,8 @@ internal sealed class BitTruncateGate : IGateProtocol
         }
 
         int words = (len + 63) / 64;
-        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(s, len)));
+        int dcfBytes = checked((int)BitDcf.BatchBytes(s, len));
+        byte[] dcf = keys.TakeLeadingArray(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (RingValues * len) + words);
         ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
@@ -350,7 +353,8 @@ internal sealed class BitTruncateGate : IGateProtocol
                 masked[i] = y[i] & lowMask;
             }
 
-            BitDcf.Evaluate(s, context.Party, dcf, masked.AsSpan(0, len), w.AsSpan(0, len));
+            BitDcf.EvaluateAndWipe(s, context.Party, dcf.AsSpan(0, dcfBytes), masked.AsSpan(0, len), w.AsSpan(0, len));
+            keys.MarkLeadingWiped(dcfBytes);
             ReadOnlySpan<ulong> c = dealer.Span.Slice(RingValues * len, words);
             var mine = new ulong[words];
             for (int i = 0; i < len; i++)

@@ -12,7 +12,8 @@ namespace HssEe.Protocols;
 /// evaluation itself. Buffers given back here are wiped first (every byte, with
 /// <see cref="CryptographicOperations.ZeroMemory"/>), so a retained buffer never holds key
 /// material. The next record of a similar size reuses the buffer, and its pages are already
-/// mapped.</para>
+/// mapped. A caller that zeroed part of a buffer while using it (single-use keys wiped as they are
+/// evaluated) can say so, and only the rest is wiped here.</para>
 /// <para>Only buffers of at least <see cref="MinimumPooledBytes"/> are pooled. The pool retains
 /// at most <see cref="MaxRetainedBytes"/> bytes in total (an eighth of the memory the GC may use,
 /// capped at 4 GiB). Beyond that, returned buffers are wiped and dropped.</para>
@@ -75,9 +76,16 @@ internal static class KeyBufferPool
     }
 
     /// <summary>Wipes <paramref name="buffer"/> and keeps it for reuse if it is large and the cap allows.</summary>
-    public static void Return(byte[] buffer)
+    public static void Return(byte[] buffer) => Return(buffer, 0, buffer.Length);
+
+    /// <summary>
+    /// As <see cref="Return(byte[])"/> when only bytes [<paramref name="from"/>, <paramref name="to"/>) can be
+    /// nonzero: the caller guarantees the rest is zero (bytes past the rented length were zero when rented, and
+    /// a prefix may have been wiped as it was used).
+    /// </summary>
+    public static void Return(byte[] buffer, int from, int to)
     {
-        CryptographicOperations.ZeroMemory(buffer);
+        CryptographicOperations.ZeroMemory(buffer.AsSpan(from, to - from));
         if (buffer.Length < MinimumPooledBytes)
         {
             return;

@@ -149,7 +149,7 @@ internal sealed class KeyBundleWriter : IDisposable
 internal sealed class KeyBundleReader
 {
     private const long MaxRecordPayload = 1L << 34;
-    private const int ReadPiece = 1 << 20;
+    private const int ReadPiece = 1 << 18; // 256 KiB: digested while still in L2
     private readonly Stream _stream;
     private readonly Plan _plan;
     private byte[] _chain;
@@ -350,6 +350,7 @@ internal sealed class StepKeys : IDisposable
     private byte[] _payload;
     private int _length;
     private int _offset;
+    private int _wipedPrefix;
 
     /// <param name="step">The step.</param>
     /// <param name="payload">Pinned buffer holding the payload, followed by at least <see cref="Fss.FssKeyBits.Slack"/> zero bytes.</param>
@@ -419,6 +420,20 @@ internal sealed class StepKeys : IDisposable
 
     private bool Disposed { get; set; }
 
+    /// <summary>
+    /// Records that the first <paramref name="count"/> bytes (taken with <see cref="TakeLeadingArray"/>) were zeroed
+    /// while they were used, so disposal wipes only the rest.
+    /// </summary>
+    public void MarkLeadingWiped(int count)
+    {
+        if (count < 0 || count > _offset)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, "Only key material already taken can be marked wiped.");
+        }
+
+        _wipedPrefix = count;
+    }
+
     public void Dispose()
     {
         if (Disposed)
@@ -426,7 +441,8 @@ internal sealed class StepKeys : IDisposable
             return;
         }
 
-        KeyBufferPool.Return(_payload); // wipes it
+        // Only [prefix, length + slack) can hold key bytes: the rest of a pooled buffer was zero when rented.
+        KeyBufferPool.Return(_payload, _wipedPrefix, Math.Min(_payload.Length, _length + Fss.FssKeyBits.Slack));
         _payload = [];
         _offset = 0;
         Disposed = true;

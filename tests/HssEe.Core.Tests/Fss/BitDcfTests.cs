@@ -137,6 +137,31 @@ public class BitDcfTests
         }
     }
 
+    [Theory]
+    [InlineData(7)]
+    [InlineData(15)]
+    [InlineData(40)]
+    public void Evaluate_and_wipe_gives_the_same_bits_and_leaves_only_zeros(int n)
+    {
+        (AesPrg prg, string seed) = TestSeeds.Fresh();
+        using var _ = prg;
+        const int Keys = 5000; // several chunks, a short last group
+        ulong[] alphas = RandomPoints(prg, Keys, n);
+        ulong[] points = RandomPoints(prg, Keys, n);
+        var keysA = new byte[BitDcf.BatchBytes(n, Keys)];
+        var keysB = new byte[keysA.Length];
+        BitDcf.Generate(n, alphas, prg, keysA, keysB);
+        foreach ((Party party, byte[] keys) in new[] { (Party.A, keysA), (Party.B, keysB) })
+        {
+            var expected = new byte[Keys];
+            var got = new byte[Keys];
+            BitDcf.Evaluate(n, party, keys, points, expected);
+            BitDcf.EvaluateAndWipe(n, party, keys, points, got);
+            Assert.True(expected.AsSpan().SequenceEqual(got), $"party {party}, n = {n}, seed {seed}");
+            Assert.True(keys.AsSpan().IndexOfAnyExcept((byte)0) < 0, $"party {party}: key bytes left after the wiping evaluation (seed {seed})");
+        }
+    }
+
     [Fact]
     public void Key_size_matches_the_formula_and_is_below_the_papers_bound()
     {

@@ -39,4 +39,13 @@ public class KeyBufferPoolTests
         Assert.InRange(KeyBufferPool.RetainedBytes, 0, KeyBufferPool.MaxRetainedBytes);
         Assert.True(KeyBufferPool.MaxRetainedBytes <= 4L << 30);
     }
+
+    [Fact]
+    public void A_partial_return_wipes_the_stated_range()
+    {
+        var buffer = new byte[KeyBufferPool.MinimumPooledBytes];
+        buffer.AsSpan(100, 1000).Fill(7);
+        KeyBufferPool.Return(buffer, 100, 1100);
+        Assert.True(buffer.AsSpan().IndexOfAnyExcept((byte)0) < 0);
+    }
 }
