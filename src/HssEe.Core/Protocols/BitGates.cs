@@ -251,23 +251,26 @@ internal sealed class ReluGate : BitSignGateBase
 /// floor(x / 2^s) for |x| &lt; 2^(n-1), n &lt;= 63 (bit-width 64 keeps the one-round <see cref="TruncateGate"/>).
 /// </summary>
 /// <remarks>
-/// <para><b>Round 1.</b> With X = x + 2^(n-1) (party A adds the offset), 0 &lt;= X &lt; 2^63, the parties open
-/// Y = X + r mod 2^64 for a uniform 64-bit r. Then
-/// <c>floor(X / 2^s) = (Y &gt;&gt; s) - (r &gt;&gt; s) - borrow + 2^(64-s) wrap (mod 2^64)</c> with
-/// borrow = 1{Y mod 2^s &lt; r mod 2^s} and wrap = 1{X + r &gt;= 2^64}. Because X &lt; 2^63, the addition wraps
-/// exactly when r's top bit is set and Y's is clear: wrap = msb(r) (1 - msb(Y)), linear in a dealer value,
-/// so only the borrow needs a comparison: one comparison-DCF key of depth s (XOR-shared bit).</para>
+/// <para><b>Round 1.</b> With X = x + 2^(n-1) (party A adds the offset), 0 &lt;= X &lt; 2^n, and k = n + 1, the
+/// parties open Y = X + r mod 2^k for a uniform r in [0, 2^k) (ceil(k/8) bytes each). Then, over the integers,
+/// <c>floor(X / 2^s) = (Y &gt;&gt; s) - (r &gt;&gt; s) - borrow + 2^(k-s) wrap</c> with
+/// borrow = 1{Y mod 2^s &lt; r mod 2^s} and wrap = 1{X + r &gt;= 2^k}. Because X &lt; 2^(k-1), the addition wraps
+/// exactly when r's top bit (bit k-1) is set and Y's is clear: wrap = msb(r) (1 - msb(Y)), linear in a dealer
+/// value, so only the borrow needs a comparison: one comparison-DCF key of depth s (XOR-shared bit).</para>
 /// <para><b>Round 2.</b> The parties open borrow XOR rho (rho a dealer bit) and convert it with dealer shares
 /// of rho, as the ReLU gate does. Everything else is local; the result is exact.</para>
 /// <para><b>Key per element.</b> The comparison key (16 (max(s - 7, 0) + 2) bytes), shares of r &gt;&gt; s,
 /// msb(r) and rho (party A: a seed; party B: 24 bytes) and one bit; r itself comes from two seeds.
-/// Online: 8 bytes + 1 bit each way.</para>
+/// Online: ceil((n + 1) / 8) bytes + 1 bit each way.</para>
 /// </remarks>
 internal sealed class BitTruncateGate : IGateProtocol
 {
     public static readonly BitTruncateGate Instance = new();
 
     private const int RingValues = 3; // r >> s, msb(r), rho
+
+    /// <summary>k = n + 1: Y = X + r is opened mod 2^k (X = x + 2^(n-1) &lt; 2^(k-1)).</summary>
+    internal static int OpenedBits(PlanStep step) => step.InputBits + 1;
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
@@ -277,7 +280,8 @@ internal sealed class BitTruncateGate : IGateProtocol
             return;
         }
 
-        int words = (len + 63) / 64;
+        int words = (len + 63) / 64, k = OpenedBits(step);
+        ulong kMask = GateMath.Mask(k);
         var r = new ulong[len];
         (byte[] seedA, byte[] seedB) = GateMath.SeededMask(prg, r);
         var alphas = new ulong[len];
@@ -294,8 +298,9 @@ internal sealed class BitTruncateGate : IGateProtocol
         var values = new ulong[(RingValues * len) + words];
         for (int i = 0; i < len; i++)
         {
-            values[i] = r[i] >> s;
-            values[len + i] = r[i] >> 63;
+            ulong rk = r[i] & kMask;
+            values[i] = rk >> s;
+            values[len + i] = rk >> (k - 1);
             values[(2 * len) + i] = BitSignGateBase.Bit(rho, i);
         }
 
@@ -346,7 +351,8 @@ internal sealed class BitTruncateGate : IGateProtocol
                 masked[i] += xs[i] + offset;
             }
 
-            await GateMath.OpenIntoAsync(context, masked, len, 64, y, cancellationToken).ConfigureAwait(false);
+            int k = OpenedBits(step);
+            await GateMath.OpenIntoAsync(context, masked, len, k, y, cancellationToken).ConfigureAwait(false);
             ulong lowMask = GateMath.Mask(s);
             for (int i = 0; i < len; i++)
             {
@@ -372,14 +378,14 @@ internal sealed class BitTruncateGate : IGateProtocol
             ReadOnlySpan<ulong> rHigh = d[..len], msb = d.Slice(len, len), rho = d.Slice(2 * len, len);
             bool isA = context.IsA;
             ulong unOffset = 1UL << (n - 1 - s);
-            ulong wrapScale = 1UL << (64 - s);
+            ulong wrapScale = k - s >= 64 ? 0 : 1UL << (k - s);
             var result = new RingTensor(step.Output);
             Span<ulong> output = result.Span;
             for (int i = 0; i < len; i++)
             {
                 ulong b = BitSignGateBase.Bit(bHat, i);
                 ulong borrow = (isA ? b : 0) + ((1 - (2 * b)) * rho[i]);
-                ulong wrap = (1 - (y[i] >> 63)) * msb[i];
+                ulong wrap = (1 - (y[i] >> (k - 1))) * msb[i];
                 output[i] = (isA ? (y[i] >> s) - unOffset : 0) - rHigh[i] - borrow + (wrapScale * wrap);
             }
 

@@ -60,9 +60,9 @@ public class FssGateTests
                 Assert.Equal(0, run.Cost.Rounds);
                 Assert.Equal(0, costs[0].OnlineBytesSent);
                 break;
-            case OperationKind.Truncate when step.InputBits <= 63: // round 1: Y in 64 bits; round 2: the borrow bit
+            case OperationKind.Truncate when step.InputBits <= 63: // round 1: Y mod 2^(n+1); round 2: the borrow bit
                 Assert.Equal(2, run.Cost.Rounds);
-                Assert.Equal((len * 8) + ((len + 7) / 8), costs[0].OnlineBytesSent);
+                Assert.Equal((len * ((step.InputBits + 8) / 8)) + ((len + 7) / 8), costs[0].OnlineBytesSent);
                 break;
             default:
                 Assert.Equal(1, run.Cost.Rounds);

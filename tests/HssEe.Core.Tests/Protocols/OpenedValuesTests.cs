@@ -144,7 +144,7 @@ public class OpenedValuesTests
         using var sessionB = new PartySession(plan, Party.B, kb, cb);
         await Task.WhenAll(sessionA.TableActivationAsync(sa), sessionB.TableActivationAsync(sb));
 
-        // Messages: Y mod 2^16 (2 bytes), W_T and W_S (8 bytes each, T first), the truncation's Y (8 bytes), its bits.
+        // Messages: Y mod 2^16 (2 bytes), W_T and W_S (8 bytes each, T first), the truncation's Y, its bits.
         Assert.Equal(4, recA.Sent.Count);
         long[] Histogram(int message, int width, int first)
         {
@@ -158,6 +158,7 @@ public class OpenedValuesTests
             return counts;
         }
 
+        int truncationWidth = (plan.Steps[1].InputBits + 8) / 8; // the truncation opens n + 1 bits
         long Ones(int message, int offset)
         {
             long ones = 0;
@@ -175,10 +176,10 @@ public class OpenedValuesTests
             // Y in 8 bytes; then W_T, W_S and the bits c^ and b^ in one message. The truncation's borrow bits: a
             // third coin count, folded into the same check.
             long coins = Ones(1, 16 * Elements) + Ones(1, (16 * Elements) + (Elements / 8)) + Ones(3, 0);
-            return ([Histogram(0, 8, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, 8, 0)], coins / 3);
+            return ([Histogram(0, 8, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, truncationWidth, 0)], coins / 3);
         }
 
-        return ([Histogram(0, 2, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, 8, 0)], Ones(3, 0));
+        return ([Histogram(0, 2, 0), Histogram(1, 8, 0), Histogram(1, 8, Elements), Histogram(2, truncationWidth, 0)], Ones(3, 0));
     }
 
     [Theory]
