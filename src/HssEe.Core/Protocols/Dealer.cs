@@ -76,6 +76,8 @@ internal static class GateRegistry
         [OperationKind.Lookup] = LookupGate.Instance,
         [OperationKind.Spline] = IntervalSelectGate.Instance,
         [OperationKind.TableActivation] = TableActivationGate.Instance,
+        [OperationKind.Select] = SelectGate.Instance,
+        [OperationKind.Interval] = IntervalGate.Instance,
     };
 
     public static IGateProtocol For(OperationKind kind) => Gates.TryGetValue(kind, out IGateProtocol? gate)

@@ -86,19 +86,33 @@ public sealed class PartySession : IDisposable
     /// <returns>This party's share of x y.</returns>
     public Task<Share> MatMulAsync(Share x, Share y, CancellationToken cancellationToken = default) => RunAsync(OperationKind.MatMul, [x, y], cancellationToken);
 
-    /// <summary>ReLU, exact, one round (FSS). The planned bit-width n requires |x| &lt; 2^(n-1).</summary>
+    /// <summary>ReLU, exact, two rounds (FSS). The planned bit-width n requires |x| &lt; 2^(n-1).</summary>
     /// <param name="x">This party's share of x.</param>
     /// <param name="cancellationToken">Cancels the step.</param>
     /// <returns>This party's share of max(x, 0), same scale.</returns>
     public Task<Share> ReluAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Relu, [x], cancellationToken);
 
-    /// <summary>Sign bit, one round (FSS): shares of 1{x &gt;= 0} with scale 0.</summary>
+    /// <summary>Sign bit, two rounds (FSS): shares of 1{x &gt;= 0} with scale 0.</summary>
     /// <param name="x">This party's share of x.</param>
     /// <param name="cancellationToken">Cancels the step.</param>
     /// <returns>This party's share of the bit.</returns>
     public Task<Share> SignAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Sign, [x], cancellationToken);
 
-    /// <summary>Faithful truncation, one round (FSS): exactly floor(x / 2^shift) for the planned shift.</summary>
+    /// <summary>Select, one round: <c>bit ? ifOne : ifZero</c> for a shared bit (0 or 1 at scale 0).</summary>
+    /// <param name="bit">This party's share of the bit (e.g. from <see cref="SignAsync"/>).</param>
+    /// <param name="ifOne">This party's share of the value chosen where the bit is 1.</param>
+    /// <param name="ifZero">This party's share of the value chosen where the bit is 0 (same scale).</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of the selection, at the choices' scale.</returns>
+    public Task<Share> SelectAsync(Share bit, Share ifOne, Share ifZero, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Select, [bit, ifOne, ifZero], cancellationToken);
+
+    /// <summary>Interval containment, two rounds (FSS): shares of 1{lo &lt;= x &lt; hi} with scale 0, for the planned bounds.</summary>
+    /// <param name="x">This party's share of x.</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    /// <returns>This party's share of the bit.</returns>
+    public Task<Share> IntervalAsync(Share x, CancellationToken cancellationToken = default) => RunAsync(OperationKind.Interval, [x], cancellationToken);
+
+    /// <summary>Faithful truncation (FSS): exactly floor(x / 2^shift) for the planned shift; two rounds up to 63 planned bits, one at 64.</summary>
     /// <param name="x">This party's share of x; its scale must be at least the shift.</param>
     /// <param name="cancellationToken">Cancels the step.</param>
     /// <returns>This party's share of the shifted value, scale reduced by the shift.</returns>
@@ -234,7 +248,7 @@ public sealed class PartySession : IDisposable
 
     /// <summary>
     /// Runs the activation planned by <see cref="PlanBuilder.TableActivation"/>: the table step (two rounds)
-    /// and, if planned, the truncation back to scale f (one round).
+    /// and, if planned, the truncation back to scale f (two rounds).
     /// </summary>
     /// <param name="x">This party's share of x at the plan's scale f.</param>
     /// <param name="cancellationToken">Cancels the steps.</param>

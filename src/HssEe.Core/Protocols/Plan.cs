@@ -121,6 +121,38 @@ public sealed class PlanBuilder
     public PlanBuilder Sign(TensorShape shape, int bits, string label = "") => Add(OperationKind.Sign, [shape], shape, CheckGateBits(bits), [], [], label);
 
     /// <summary>
+    /// Adds a select: <c>bit ? a : c</c> element-wise for a shared bit (0 or 1 at scale 0, e.g. from
+    /// <see cref="Sign"/> or <see cref="Interval"/>) and shared a, c of one scale. Exact, one round, 8 bytes and
+    /// one bit each way per element.
+    /// </summary>
+    /// <param name="shape">Shape of the bit and of both choices.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder Select(TensorShape shape, string label = "") => Add(OperationKind.Select, [shape, shape, shape], shape, 64, [], [], label);
+
+    /// <summary>
+    /// Adds interval containment: shares of <c>1{lo &lt;= x &lt; hi}</c> (scale 0) for public bounds at the plan's
+    /// scale. Exact, two rounds; one comparison key per element evaluated at both bounds.
+    /// </summary>
+    /// <param name="shape">Input shape.</param>
+    /// <param name="lo">Lower bound (included).</param>
+    /// <param name="hi">Upper bound (excluded), above <paramref name="lo"/>.</param>
+    /// <param name="bits">Gate bit-width n: |x - lo| and |x - hi| must be below 2^(n-1) at scale f.</param>
+    /// <param name="label">Label for messages.</param>
+    /// <returns>This builder.</returns>
+    public PlanBuilder Interval(TensorShape shape, double lo, double hi, int bits, string label = "")
+    {
+        CheckGateBits(bits);
+        var format = new FixedPointFormat(FractionalBits);
+        if (!(lo < hi) || !double.IsFinite(lo) || !double.IsFinite(hi) || format.Encode(lo) == format.Encode(hi))
+        {
+            throw new ArgumentException($"An interval needs finite bounds lo < hi that differ at scale f = {FractionalBits}; got [{lo}, {hi}).", nameof(hi));
+        }
+
+        return Add(OperationKind.Interval, [shape], shape, bits, [(long)format.Encode(lo), (long)format.Encode(hi)], [], label);
+    }
+
+    /// <summary>
     /// Adds a faithful truncation: exact arithmetic right shift by <paramref name="shift"/> bits of an
     /// n-bit signed value (|x| &lt; 2^(bits-1)); the result's scale drops by <paramref name="shift"/>.
     /// </summary>
@@ -142,7 +174,7 @@ public sealed class PlanBuilder
 
     /// <summary>
     /// Adds the steps of a maximum along the last axis: a tree of ceil(log2 k) ReLU levels using
-    /// max(a, b) = b + ReLU(a - b), one round each. Differences of two inputs must satisfy
+    /// max(a, b) = b + ReLU(a - b), two rounds each. Differences of two inputs must satisfy
     /// |a - b| &lt; 2^(bits-1). The output shape keeps the leading axes and has last axis 1.
     /// </summary>
     /// <param name="shape">Input shape [..., k], k at least 1.</param>

@@ -32,6 +32,12 @@ public enum OperationKind
 
     /// <summary>A smooth function from one look-up table with linear interpolation (<see cref="PlanBuilder.TableActivation"/>).</summary>
     TableActivation = 15,
+
+    /// <summary>Select: bit ? a : c for a shared bit and shared a, c (exact, one round).</summary>
+    Select = 16,
+
+    /// <summary>Interval containment: 1{lo &lt;= x &lt; hi} for public bounds (FSS, exact).</summary>
+    Interval = 17,
 }
 
 /// <summary>

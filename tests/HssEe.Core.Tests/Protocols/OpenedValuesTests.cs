@@ -222,4 +222,67 @@ public class OpenedValuesTests
             }
         }
     }
+
+    [Fact]
+    public async Task Select_openings_are_uniform_and_independent_of_the_bit_and_the_values()
+    {
+        var shape = new TensorShape(Elements);
+        var histograms = new List<long[]>();
+        foreach ((float bit, float value) in new[] { (0f, 0f), (1f, 3.5f), (1f, -100f) })
+        {
+            Plan plan = new PlanBuilder(12).Select(shape).Build();
+            var (ka, kb, _) = ProtocolHarness.Deal(plan);
+            var bits = new float[Elements];
+            var values = new float[Elements];
+            Array.Fill(bits, bit);
+            Array.Fill(values, value);
+            (Share ba, Share bb) = SecretSharing.Split(bits, shape, new FixedPointFormat(0));
+            (Share va, Share vb) = SecretSharing.Split(values, shape, new FixedPointFormat(12));
+            (Share za, Share zb) = SecretSharing.Split(new float[Elements], shape, new FixedPointFormat(12));
+            (InProcessChannel la, InProcessChannel lb) = InProcessChannel.CreatePair();
+            var recA = new RecordingChannel(la);
+            await using var ca = new PartyChannel(Party.A, recA, TimeSpan.FromSeconds(30));
+            await using var cb = new PartyChannel(Party.B, lb, TimeSpan.FromSeconds(30));
+            using var sessionA = new PartySession(plan, Party.A, ka, ca);
+            using var sessionB = new PartySession(plan, Party.B, kb, cb);
+            await Task.WhenAll(sessionA.SelectAsync(ba, va, za), sessionB.SelectAsync(bb, vb, zb));
+
+            // One message: D = d + r (8 bytes per element), then the masked bits.
+            byte[] sent = recA.Sent[0], received = recA.Received[0];
+            var counts = new long[256];
+            long ones = 0;
+            for (int i = 0; i < Elements; i++)
+            {
+                int at = PartyChannel.HeaderSize + (8 * i);
+                counts[(byte)(sent[at] + received[at])]++;
+            }
+
+            for (int j = 0; j < Elements / 8; j++)
+            {
+                int at = PartyChannel.HeaderSize + (8 * Elements) + j;
+                ones += System.Numerics.BitOperations.PopCount((uint)(sent[at] ^ received[at]));
+            }
+
+            Assert.True(Math.Abs(ones - (Elements / 2)) < 1000, $"opened select bits are biased: {ones} ones of {Elements}");
+            double expected = Elements / 256.0;
+            double chi2 = counts.Sum(c => (c - expected) * (c - expected) / expected);
+            Assert.True(chi2 < 500, $"opened D values are not uniform: chi2 = {chi2}");
+            histograms.Add(counts);
+        }
+
+        foreach (long[] other in histograms.Skip(1))
+        {
+            double chi2 = 0;
+            for (int i = 0; i < 256; i++)
+            {
+                double sum = histograms[0][i] + other[i];
+                if (sum > 0)
+                {
+                    chi2 += ((histograms[0][i] - other[i]) * (double)(histograms[0][i] - other[i])) / sum;
+                }
+            }
+
+            Assert.True(chi2 < 500, $"select openings depend on the input: two-sample chi2 = {chi2}");
+        }
+    }
 }
