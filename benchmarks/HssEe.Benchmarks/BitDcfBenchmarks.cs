@@ -29,7 +29,7 @@ public class BitDcfBenchmarks
     private AesPrg _prg = null!;
 
     /// <summary>Input bits n.</summary>
-    [Params(63, 40, 31, 15)]
+    [Params(64, 63, 40, 31, 16, 15)]
     public int N { get; set; } = 31;
 
     /// <summary>Threads; 0 means all processors.</summary>
