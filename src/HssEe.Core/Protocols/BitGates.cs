@@ -74,13 +74,7 @@ internal abstract class BitSignGateBase : IGateProtocol
         }
 
         byte[] seedValues = GateMath.ShareDealerValues(prg, values, k * len);
-        a.WriteBytes(seedA);
-        a.WriteBytes(seedValues);
-        b.WriteBytes(seedB);
-        b.WriteRing(values);
-        CryptographicOperations.ZeroMemory(seedA);
-        CryptographicOperations.ZeroMemory(seedB);
-        CryptographicOperations.ZeroMemory(seedValues);
+        GateMath.WriteSeededKeys(a, b, seedA, seedValues, seedB, values);
         Array.Clear(r);
         Array.Clear(rho);
         Array.Clear(alphas);
@@ -311,13 +305,7 @@ internal sealed class BitTruncateGate : IGateProtocol
         }
 
         byte[] seedValues = GateMath.ShareDealerValues(prg, values, RingValues * len);
-        a.WriteBytes(seedA);
-        a.WriteBytes(seedValues);
-        b.WriteBytes(seedB);
-        b.WriteRing(values);
-        CryptographicOperations.ZeroMemory(seedA);
-        CryptographicOperations.ZeroMemory(seedB);
-        CryptographicOperations.ZeroMemory(seedValues);
+        GateMath.WriteSeededKeys(a, b, seedA, seedValues, seedB, values);
         Array.Clear(r);
         Array.Clear(alphas);
         Array.Clear(rho);

@@ -185,6 +185,21 @@ internal static class GateMath
         }
     }
 
+    /// <summary>
+    /// Writes party A's mask seed and dealer-share seed and party B's mask seed and explicit shares (the layout
+    /// <see cref="DealerShares"/> reads after the mask seed), then wipes the three seeds.
+    /// </summary>
+    public static void WriteSeededKeys(KeyMaterial a, KeyMaterial b, byte[] seedA, byte[] seedValuesA, byte[] seedB, ReadOnlySpan<ulong> valuesB)
+    {
+        a.WriteBytes(seedA);
+        a.WriteBytes(seedValuesA);
+        b.WriteBytes(seedB);
+        b.WriteRing(valuesB);
+        CryptographicOperations.ZeroMemory(seedA);
+        CryptographicOperations.ZeroMemory(seedB);
+        CryptographicOperations.ZeroMemory(seedValuesA);
+    }
+
     /// <summary>Generates one comparison-DCF key of depth <paramref name="n"/> per alpha straight into both parties' key material.</summary>
     public static void AppendComparisonKeys(PlanStep step, int n, ReadOnlySpan<ulong> alphas, AesPrg dealerPrg, KeyMaterial a, KeyMaterial b)
     {

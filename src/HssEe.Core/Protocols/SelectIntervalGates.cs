@@ -45,13 +45,7 @@ internal sealed class SelectGate : IGateProtocol
 
         rho.AsSpan().CopyTo(values.AsSpan(RingValues * len));
         byte[] seedValues = GateMath.ShareDealerValues(prg, values, RingValues * len);
-        a.WriteBytes(seedA);
-        a.WriteBytes(seedValues);
-        b.WriteBytes(seedB);
-        b.WriteRing(values);
-        CryptographicOperations.ZeroMemory(seedA);
-        CryptographicOperations.ZeroMemory(seedB);
-        CryptographicOperations.ZeroMemory(seedValues);
+        GateMath.WriteSeededKeys(a, b, seedA, seedValues, seedB, values);
         Array.Clear(r);
         Array.Clear(rho);
         Array.Clear(values);
@@ -162,13 +156,7 @@ internal sealed class IntervalGate : IGateProtocol
 
         rho.AsSpan().CopyTo(values.AsSpan(len));
         byte[] seedValues = GateMath.ShareDealerValues(prg, values, len);
-        a.WriteBytes(seedA);
-        a.WriteBytes(seedValues);
-        b.WriteBytes(seedB);
-        b.WriteRing(values);
-        CryptographicOperations.ZeroMemory(seedA);
-        CryptographicOperations.ZeroMemory(seedB);
-        CryptographicOperations.ZeroMemory(seedValues);
+        GateMath.WriteSeededKeys(a, b, seedA, seedValues, seedB, values);
         Array.Clear(r);
         Array.Clear(alphas);
         Array.Clear(rho);
