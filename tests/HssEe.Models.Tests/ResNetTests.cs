@@ -5,6 +5,7 @@ using HssEe.Models.Engine;
 using HssEe.Models.IO;
 using HssEe.Models.ResNet;
 using HssEe.Ring;
+using HssEe.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -21,91 +22,6 @@ public sealed class ResNetTests(ITestOutputHelper output)
 
     internal static ResNetConfig Tiny(int depth, int width = 8) => new() { Depth = depth, NumClasses = Classes, Width = width };
 
-    /// <summary>
-    /// Random torchvision-named weights: Kaiming-normal convolutions, batch-norm statistics in sane ranges
-    /// (the last norm of every block damped so that the residual stream stays O(1)), an fc that separates logits.
-    /// </summary>
-    internal static InMemoryWeights RandomWeights(ResNetConfig c, int seed)
-    {
-        var random = new Random(seed);
-        var weights = new InMemoryWeights();
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
-        float[] Fill(int n, Func<double> f)
-        {
-            var d = new float[n];
-            for (int i = 0; i < n; i++)
-            {
-                d[i] = (float)f();
-            }
-
-            return d;
-        }
-
-        void Conv(string name, int o, int i, int k) =>
-            weights.Add(name, [o, i, k, k], Fill(o * i * k * k, () => Normal() * Math.Sqrt(2.0 / (i * k * k))));
-        void Bn(string name, int n, double gammaLow, double gammaHigh)
-        {
-            weights.Add(name + ".weight", [n], Fill(n, () => gammaLow + ((gammaHigh - gammaLow) * random.NextDouble())));
-            weights.Add(name + ".bias", [n], Fill(n, () => 0.1 * Normal()));
-            weights.Add(name + ".running_mean", [n], Fill(n, () => 0.2 * Normal()));
-            weights.Add(name + ".running_var", [n], Fill(n, () => 0.5 + random.NextDouble()));
-        }
-
-        Conv("conv1.weight", c.Width, 3, 7);
-        Bn("bn1", c.Width, 0.5, 1.2);
-        int inC = c.Width;
-        for (int s = 0; s < 4; s++)
-        {
-            int planes = c.Width << s, outC = planes * c.Expansion;
-            for (int b = 0; b < c.BlocksPerStage[s]; b++)
-            {
-                string p = $"layer{s + 1}.{b}.";
-                int stride = b == 0 && s > 0 ? 2 : 1;
-                if (c.UsesBottleneck)
-                {
-                    Conv(p + "conv1.weight", planes, inC, 1);
-                    Bn(p + "bn1", planes, 0.5, 1.2);
-                    Conv(p + "conv2.weight", planes, planes, 3);
-                    Bn(p + "bn2", planes, 0.5, 1.2);
-                    Conv(p + "conv3.weight", outC, planes, 1);
-                    Bn(p + "bn3", outC, 0.2, 0.5);
-                }
-                else
-                {
-                    Conv(p + "conv1.weight", planes, inC, 3);
-                    Bn(p + "bn1", planes, 0.5, 1.2);
-                    Conv(p + "conv2.weight", planes, planes, 3);
-                    Bn(p + "bn2", planes, 0.2, 0.5);
-                }
-
-                if (stride != 1 || inC != outC)
-                {
-                    Conv(p + "downsample.0.weight", outC, inC, 1);
-                    Bn(p + "downsample.1", outC, 0.5, 1.0);
-                    weights.Add(p + "downsample.1.num_batches_tracked", [], [0]);
-                }
-
-                inC = outC;
-            }
-        }
-
-        weights.Add("fc.weight", [c.NumClasses, c.FeatureCount], Fill(c.NumClasses * c.FeatureCount, () => 2 * Normal() / Math.Sqrt(c.FeatureCount)));
-        weights.Add("fc.bias", [c.NumClasses], Fill(c.NumClasses, () => 0.1 * Normal()));
-        return weights;
-    }
-
-    internal static float[] RandomImage(int h, int w, int seed)
-    {
-        var random = new Random(seed);
-        var x = new float[3 * h * w];
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] = (float)((random.NextDouble() * 4.4) - 2.1);
-        }
-
-        return x;
-    }
-
     private static int FreshSeed() => RandomNumberGenerator.GetInt32(int.MaxValue);
 
     [Theory]
@@ -116,8 +32,8 @@ public sealed class ResNetTests(ITestOutputHelper output)
     {
         int seed = FreshSeed();
         ResNetConfig c = Tiny(depth, width: depth == 18 ? 8 : 4);
-        InMemoryWeights weights = RandomWeights(c, seed);
-        float[] image = RandomImage(H, W, seed + 1);
+        InMemoryWeights weights = RandomResNetWeights.Create(c, seed);
+        float[] image = RandomResNetWeights.Image(H, W, seed + 1);
         var sw = Stopwatch.StartNew();
         double[] reference = ReferenceForward(c, weights, image, H, W);
         TimeSpan refTime = sw.Elapsed;
@@ -134,7 +50,7 @@ public sealed class ResNetTests(ITestOutputHelper output)
     {
         int seed = FreshSeed();
         ResNetConfig c = Tiny(depth);
-        var model = ResNetModel.FromWeights(c, RandomWeights(c, seed));
+        var model = ResNetModel.FromWeights(c, RandomResNetWeights.Create(c, seed));
         using EeKey key = EeKey.Create(ResNetModel.CreateEeKeySpec(c));
         ResNetModel encrypted = model.Encrypt(key);
         Assert.True(encrypted.IsEncrypted);
@@ -144,7 +60,7 @@ public sealed class ResNetTests(ITestOutputHelper output)
         Assert.Equal(ExecutionMode.Ee, ee.Mode);
         for (int i = 0; i < 2; i++)
         {
-            float[] image = RandomImage(H, W, seed + 1 + i);
+            float[] image = RandomResNetWeights.Image(H, W, seed + 1 + i);
             float[] p = await plain.ClassifyAsync(image, H, W);
             float[] e = await ee.ClassifyAsync(image, H, W);
             output.WriteLine($"ResNet-{depth}, seed {seed}, image {i}: max |diff| {MaxDiff(p, e):G3}, max |logit| {MaxAbs(p):G3}");
@@ -163,10 +79,10 @@ public sealed class ResNetTests(ITestOutputHelper output)
     {
         int seed = FreshSeed();
         ResNetConfig c = Tiny(depth);
-        var model = ResNetModel.FromWeights(c, RandomWeights(c, seed));
+        var model = ResNetModel.FromWeights(c, RandomResNetWeights.Create(c, seed));
         using EeKey key = EeKey.Create(ResNetModel.CreateEeKeySpec(c));
         ResNetModel encrypted = model.Encrypt(key);
-        float[] image = RandomImage(H, W, seed + 1);
+        float[] image = RandomResNetWeights.Image(H, W, seed + 1);
         (double maxAbs, double minPoolInput) = ActivationRange(encrypted, image, H, W, key);
         await using ResNetRunner plain = ResNetRunner.CreatePlain(model);
         await using ResNetRunner hss = ResNetRunner.CreateHssEe(encrypted, key);
@@ -190,7 +106,7 @@ public sealed class ResNetTests(ITestOutputHelper output)
     {
         int seed = FreshSeed();
         ResNetConfig c = Tiny(18, width: 4);
-        var model = ResNetModel.FromWeights(c, RandomWeights(c, seed));
+        var model = ResNetModel.FromWeights(c, RandomResNetWeights.Create(c, seed));
         using EeKey key = EeKey.Create(ResNetModel.CreateEeKeySpec(c));
         await using ResNetRunner plain = ResNetRunner.CreatePlain(model);
         await using ResNetRunner hss = ResNetRunner.CreateHssEe(model.Encrypt(key), key);
@@ -198,7 +114,7 @@ public sealed class ResNetTests(ITestOutputHelper output)
         for (int i = 0; i < 2; i++)
         {
             // The first call uses the prepared keys, the second deals fresh ones.
-            float[] image = RandomImage(32, 32, seed + i);
+            float[] image = RandomResNetWeights.Image(32, 32, seed + i);
             float[] p = await plain.ClassifyAsync(image, 32, 32);
             float[] h = await hss.ClassifyAsync(image, 32, 32);
             output.WriteLine($"seed {seed}, image {i}: max |diff| {MaxDiff(p, h):G3}, cost {hss.LastCost}");
@@ -218,14 +134,14 @@ public sealed class ResNetTests(ITestOutputHelper output)
     public async Task WrongInputsGiveClearErrors()
     {
         ResNetConfig c = Tiny(18, width: 4);
-        var model = ResNetModel.FromWeights(c, RandomWeights(c, 1));
+        var model = ResNetModel.FromWeights(c, RandomResNetWeights.Create(c, 1));
         await using ResNetRunner plain = ResNetRunner.CreatePlain(model);
         ArgumentException e = await Assert.ThrowsAsync<ArgumentException>(() => plain.ClassifyAsync(new float[3 * 32 * 31], 32, 32));
         Assert.Contains("[3, 32, 32]", e.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => plain.ClassifyAsync([], 0, 5));
 
         // Wrong tensor shape and a missing tensor name the tensor.
-        InMemoryWeights bad = RandomWeights(c, 1), renamed = new();
+        InMemoryWeights bad = RandomResNetWeights.Create(c, 1), renamed = new();
         foreach (string name in bad.Names)
         {
             float[] data = bad.ReadSingle(name);

@@ -39,8 +39,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
-        int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
-        int len = step.Inputs[0].ElementCount, padWords = TableActivationGate.PadWords(m), words = (len + 63) / 64;
+        int n = step.InputBits, len = step.Inputs[0].ElementCount, words = (len + 63) / 64;
+        int padWords = TableActivationGate.PadWords(TableActivationGate.TableBits(step));
 
         // Masks r, rho_T, rho_S (3 len): both parties' shares come from seeds.
         var masks = new ulong[3 * len];
@@ -62,65 +62,33 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         prg.Fill(rhos);
         var values = new ulong[(Values * len) + (2 * words)];
         var padsB = new ulong[(long)len * padWords];
-        ulong cellMask = GateMath.Mask(m), uMask = GateMath.Mask(u);
-        const int Chunk = 4096;
-        var pad = new ulong[Chunk * padWords];
-        for (int start = 0; start < len; start += Chunk)
+        TableActivationGate.DealPadsAndSigma(step, masks, seedPad, values.AsSpan(0, 5 * len), padsB);
+        for (int i = 0; i < len; i++)
         {
-            int count = Math.Min(Chunk, len - start);
-            TableActivationGate.Pads(seedPad, m, start, pad.AsSpan(0, count * padWords));
-            for (int e = 0; e < count; e++)
+            ulong r = masks[i];
+            ulong rhoC = BitSignGateBase.Bit(rhos, i), rhoB = BitSignGateBase.Bit(rhos.AsSpan(words), i);
+            for (int t = 0; t < 5; t++)
             {
-                int i = start + e;
-                ulong r = masks[i];
-                ulong rhoT = masks[len + i];
-                ulong rhoS = masks[(2 * len) + i];
-                int alpha = (int)((0 - (r >> u)) & cellMask);
-                ulong rl = r & uMask;
-                Span<ulong> mine = pad.AsSpan(e * padWords, padWords);
-                ulong sigma = (2 * ((mine[alpha >> 6] >> (alpha & 63)) & 1)) - 1;
-                ulong rhoC = BitSignGateBase.Bit(rhos, i), rhoB = BitSignGateBase.Bit(rhos.AsSpan(words), i);
-                ulong r1 = (r >> (n - 1)) & 1;
-                ReadOnlySpan<ulong> g = [sigma, sigma * rhoT, sigma * rl, sigma * rhoS, sigma * rhoS * rl];
-                for (int t = 0; t < 5; t++)
-                {
-                    values[(t * len) + i] = g[t];
-                    values[((5 + t) * len) + i] = rhoC * g[t];
-                }
-
-                values[(10 * len) + i] = rhoC;
-                values[(11 * len) + i] = rhoC * r;
-                values[(12 * len) + i] = rhoB;
-                values[(13 * len) + i] = rhoB * r;
-
-                // Bit words: rho_c, then r1 XOR rho_b (what b's XOR shares are masked with).
-                values[(Values * len) + (i >> 6)] |= rhoC << (i & 63);
-                values[(Values * len) + words + (i >> 6)] |= (r1 ^ rhoB) << (i & 63);
-                Span<ulong> theirs = padsB.AsSpan((int)((long)i * padWords), padWords);
-                mine.CopyTo(theirs);
-                theirs[alpha >> 6] ^= 1UL << (alpha & 63);
+                values[((5 + t) * len) + i] = rhoC * values[(t * len) + i];
             }
+
+            values[(10 * len) + i] = rhoC;
+            values[(11 * len) + i] = rhoC * r;
+            values[(12 * len) + i] = rhoB;
+            values[(13 * len) + i] = rhoB * r;
+
+            // Bit words: rho_c, then r1 XOR rho_b (what b's XOR shares are masked with).
+            values[(Values * len) + (i >> 6)] |= rhoC << (i & 63);
+            values[(Values * len) + words + (i >> 6)] |= (((r >> (n - 1)) & 1) ^ rhoB) << (i & 63);
         }
 
         byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, Values * len);
-
-        a.WriteBytes(seedMasksA);
-        a.WriteBytes(seedValuesA);
-        a.WriteBytes(seedPad);
-        b.WriteBytes(seedMasksB);
-        b.WriteRing(values);
-        b.WriteRing(padsB);
-
-        CryptographicOperations.ZeroMemory(seedMasksA);
-        CryptographicOperations.ZeroMemory(seedMasksB);
-        CryptographicOperations.ZeroMemory(seedPad);
-        CryptographicOperations.ZeroMemory(seedValuesA);
+        TableActivationGate.WriteKeys(a, b, seedMasksA, seedValuesA, seedPad, seedMasksB, values, padsB);
         Array.Clear(masks);
         Array.Clear(alphas);
         Array.Clear(rhos);
         Array.Clear(values);
         Array.Clear(padsB);
-        Array.Clear(pad);
     }
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)

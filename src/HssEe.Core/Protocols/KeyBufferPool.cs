@@ -113,14 +113,4 @@ internal static class KeyBufferPool
             _retained += buffer.Length;
         }
     }
-
-    /// <summary>Drops every retained buffer (for tests and for callers that need the memory back).</summary>
-    public static void Trim()
-    {
-        lock (Free)
-        {
-            Free.Clear();
-            _retained = 0;
-        }
-    }
 }

@@ -113,8 +113,7 @@ internal sealed class TableActivationGate : IGateProtocol
             return;
         }
 
-        int n = step.InputBits, m = TableBits(step), u = CellShift(step), len = step.Inputs[0].ElementCount;
-        int padWords = PadWords(m);
+        int len = step.Inputs[0].ElementCount, padWords = PadWords(TableBits(step));
 
         // Masks r, rho_T, rho_S (3 len): both parties' shares come from seeds.
         var masks = new ulong[3 * len];
@@ -124,7 +123,28 @@ internal sealed class TableActivationGate : IGateProtocol
 
         var values = new ulong[ValuesPerElement * len];
         var padsB = new ulong[(long)len * padWords];
-        ulong nMask = GateMath.Mask(n), cellMask = GateMath.Mask(m), lowMask = GateMath.Mask(u);
+        DealPadsAndSigma(step, masks, seedPad, values, padsB);
+        byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, values.Length);
+        WriteKeys(a, b, seedMasksA, seedValuesA, seedPad, seedMasksB, values, padsB);
+        Array.Clear(masks);
+        Array.Clear(values);
+        Array.Clear(padsB);
+    }
+
+    /// <summary>
+    /// The look-up's dealing: for every element, the DPF point -rh (the evaluator rotates its bit vector by the
+    /// opened index, see <see cref="InnerProducts"/>), party B's pad (party A's pad XOR the unit vector) and the
+    /// five sigma products sigma, sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl (row t at [t len, (t + 1) len)).
+    /// </summary>
+    /// <param name="step">The step.</param>
+    /// <param name="masks">r, rho_T and rho_S (3 len elements).</param>
+    /// <param name="seedPad">Party A's pad seed.</param>
+    /// <param name="sigmaProducts">Receives the five rows.</param>
+    /// <param name="padsB">Receives party B's pads.</param>
+    internal static void DealPadsAndSigma(PlanStep step, ReadOnlySpan<ulong> masks, byte[] seedPad, Span<ulong> sigmaProducts, Span<ulong> padsB)
+    {
+        int m = TableBits(step), u = CellShift(step), len = step.Inputs[0].ElementCount, padWords = PadWords(m);
+        ulong cellMask = GateMath.Mask(m), lowMask = GateMath.Mask(u);
         const int Chunk = 4096;
         var pad = new ulong[Chunk * padWords];
         for (int start = 0; start < len; start += Chunk)
@@ -134,44 +154,38 @@ internal sealed class TableActivationGate : IGateProtocol
             for (int e = 0; e < count; e++)
             {
                 int i = start + e;
-                ulong r = masks[i] & nMask;
-                ulong rhoT = masks[len + i];
-                ulong rhoS = masks[(2 * len) + i];
-                // The DPF point is -alpha: the evaluator then rotates its bit vector by the opened index (see InnerProducts).
+                ulong r = masks[i], rhoT = masks[len + i], rhoS = masks[(2 * len) + i];
                 int alpha = (int)((0 - (r >> u)) & cellMask);
                 ulong rl = r & lowMask;
                 Span<ulong> mine = pad.AsSpan(e * padWords, padWords);
-                ulong bitA = (mine[alpha >> 6] >> (alpha & 63)) & 1;
-                ulong sigma = (2 * bitA) - 1; // +1 or -1 in the ring
-                values[i] = sigma;
-                values[len + i] = sigma * rhoT;
-                values[(2 * len) + i] = sigma * rl;
-                values[(3 * len) + i] = sigma * rhoS;
-                values[(4 * len) + i] = sigma * rhoS * rl;
-                Span<ulong> theirs = padsB.AsSpan((int)((long)i * padWords), padWords);
+                ulong sigma = (2 * ((mine[alpha >> 6] >> (alpha & 63)) & 1)) - 1; // +1 or -1 in the ring
+                sigmaProducts[i] = sigma;
+                sigmaProducts[len + i] = sigma * rhoT;
+                sigmaProducts[(2 * len) + i] = sigma * rl;
+                sigmaProducts[(3 * len) + i] = sigma * rhoS;
+                sigmaProducts[(4 * len) + i] = sigma * rhoS * rl;
+                Span<ulong> theirs = padsB.Slice(i * padWords, padWords);
                 mine.CopyTo(theirs);
                 theirs[alpha >> 6] ^= 1UL << (alpha & 63);
             }
         }
 
-        byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, values.Length);
+        Array.Clear(pad);
+    }
 
-        // Party A: three seeds. Party B: its mask seed, the explicit shares, the pads.
+    /// <summary>Party A: its mask seed, dealer-share seed and pad seed. Party B: its mask seed, explicit shares and pads. Wipes the seeds.</summary>
+    internal static void WriteKeys(KeyMaterial a, KeyMaterial b, byte[] seedMasksA, byte[] seedValuesA, byte[] seedPad, byte[] seedMasksB, ReadOnlySpan<ulong> valuesB, ReadOnlySpan<ulong> padsB)
+    {
         a.WriteBytes(seedMasksA);
         a.WriteBytes(seedValuesA);
         a.WriteBytes(seedPad);
         b.WriteBytes(seedMasksB);
-        b.WriteRing(values);
+        b.WriteRing(valuesB);
         b.WriteRing(padsB);
-
         CryptographicOperations.ZeroMemory(seedMasksA);
         CryptographicOperations.ZeroMemory(seedMasksB);
         CryptographicOperations.ZeroMemory(seedPad);
         CryptographicOperations.ZeroMemory(seedValuesA);
-        Array.Clear(masks);
-        Array.Clear(values);
-        Array.Clear(padsB);
-        Array.Clear(pad);
     }
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)

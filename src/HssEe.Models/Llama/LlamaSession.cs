@@ -36,8 +36,8 @@ public abstract class LlamaSession : IAsyncDisposable
     /// <returns>The session.</returns>
     public static LlamaSession CreatePlain(LlamaModel model)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        return model.IsEncrypted ? throw new ArgumentException("Plain mode runs the original (unencrypted) model.", nameof(model)) : new FloatSession(model, null);
+        ModeGuard.Plain(model, model?.IsEncrypted == true, nameof(model));
+        return new FloatSession(model!, null);
     }
 
     /// <summary>
@@ -49,9 +49,8 @@ public abstract class LlamaSession : IAsyncDisposable
     /// <returns>The session.</returns>
     public static LlamaSession CreateEe(LlamaModel encryptedModel, EeKey key)
     {
-        ArgumentNullException.ThrowIfNull(encryptedModel);
-        ArgumentNullException.ThrowIfNull(key);
-        return !encryptedModel.IsEncrypted ? throw new ArgumentException("EE mode needs the encrypted model (LlamaModel.Encrypt).", nameof(encryptedModel)) : new FloatSession(encryptedModel, key);
+        ModeGuard.Ee(encryptedModel, encryptedModel?.IsEncrypted == true, key, "LlamaModel.Encrypt", nameof(encryptedModel));
+        return new FloatSession(encryptedModel!, key);
     }
 
     /// <summary>
@@ -66,16 +65,8 @@ public abstract class LlamaSession : IAsyncDisposable
     /// <returns>The session.</returns>
     public static LlamaSession CreateHssEe(LlamaModel encryptedModel, EeKey key, int fractionalBits = 12, TimeSpan? receiveTimeout = null)
     {
-        ArgumentNullException.ThrowIfNull(encryptedModel);
-        ArgumentNullException.ThrowIfNull(key);
-        if (!encryptedModel.IsEncrypted)
-        {
-            throw new ArgumentException("HSS-EE mode needs the encrypted model (LlamaModel.Encrypt).", nameof(encryptedModel));
-        }
-
-        ArgumentOutOfRangeException.ThrowIfLessThan(fractionalBits, 4);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(fractionalBits, 16);
-        return new HssSession(encryptedModel, key, fractionalBits, receiveTimeout);
+        ModeGuard.HssEe(encryptedModel, encryptedModel?.IsEncrypted == true, key, "LlamaModel.Encrypt", fractionalBits, 4, nameof(encryptedModel));
+        return new HssSession(encryptedModel!, key, fractionalBits, receiveTimeout);
     }
 
     /// <summary>

@@ -39,8 +39,8 @@ public abstract class ResNetRunner : IAsyncDisposable
     /// <returns>The runner.</returns>
     public static ResNetRunner CreatePlain(ResNetModel model)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        return model.IsEncrypted ? throw new ArgumentException("Plain mode runs the original (unencrypted) model.", nameof(model)) : new FloatRunner(model, null);
+        ModeGuard.Plain(model, model?.IsEncrypted == true, nameof(model));
+        return new FloatRunner(model!, null);
     }
 
     /// <summary>
@@ -52,9 +52,8 @@ public abstract class ResNetRunner : IAsyncDisposable
     /// <returns>The runner.</returns>
     public static ResNetRunner CreateEe(ResNetModel encryptedModel, EeKey key)
     {
-        ArgumentNullException.ThrowIfNull(encryptedModel);
-        ArgumentNullException.ThrowIfNull(key);
-        return !encryptedModel.IsEncrypted ? throw new ArgumentException("EE mode needs the encrypted model (ResNetModel.Encrypt).", nameof(encryptedModel)) : new FloatRunner(encryptedModel, key);
+        ModeGuard.Ee(encryptedModel, encryptedModel?.IsEncrypted == true, key, "ResNetModel.Encrypt", nameof(encryptedModel));
+        return new FloatRunner(encryptedModel!, key);
     }
 
     /// <summary>
@@ -68,16 +67,8 @@ public abstract class ResNetRunner : IAsyncDisposable
     /// <returns>The runner.</returns>
     public static ResNetRunner CreateHssEe(ResNetModel encryptedModel, EeKey key, int fractionalBits = 12, TimeSpan? receiveTimeout = null)
     {
-        ArgumentNullException.ThrowIfNull(encryptedModel);
-        ArgumentNullException.ThrowIfNull(key);
-        if (!encryptedModel.IsEncrypted)
-        {
-            throw new ArgumentException("HSS-EE mode needs the encrypted model (ResNetModel.Encrypt).", nameof(encryptedModel));
-        }
-
-        ArgumentOutOfRangeException.ThrowIfLessThan(fractionalBits, 8);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(fractionalBits, 16);
-        return new HssRunner(encryptedModel, key, fractionalBits, receiveTimeout);
+        ModeGuard.HssEe(encryptedModel, encryptedModel?.IsEncrypted == true, key, "ResNetModel.Encrypt", fractionalBits, 8, nameof(encryptedModel));
+        return new HssRunner(encryptedModel!, key, fractionalBits, receiveTimeout);
     }
 
     /// <summary>

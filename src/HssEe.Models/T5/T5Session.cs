@@ -43,8 +43,8 @@ public abstract class T5Session : IAsyncDisposable
     /// <returns>The session.</returns>
     public static T5Session CreatePlain(T5Model model)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        return model.IsEncrypted ? throw new ArgumentException("Plain mode runs the original (unencrypted) model.", nameof(model)) : new FloatSession(model, null);
+        ModeGuard.Plain(model, model?.IsEncrypted == true, nameof(model));
+        return new FloatSession(model!, null);
     }
 
     /// <summary>
@@ -56,9 +56,8 @@ public abstract class T5Session : IAsyncDisposable
     /// <returns>The session.</returns>
     public static T5Session CreateEe(T5Model encryptedModel, EeKey key)
     {
-        ArgumentNullException.ThrowIfNull(encryptedModel);
-        ArgumentNullException.ThrowIfNull(key);
-        return !encryptedModel.IsEncrypted ? throw new ArgumentException("EE mode needs the encrypted model (T5Model.Encrypt).", nameof(encryptedModel)) : new FloatSession(encryptedModel, key);
+        ModeGuard.Ee(encryptedModel, encryptedModel?.IsEncrypted == true, key, "T5Model.Encrypt", nameof(encryptedModel));
+        return new FloatSession(encryptedModel!, key);
     }
 
     /// <summary>
@@ -78,16 +77,8 @@ public abstract class T5Session : IAsyncDisposable
     /// <returns>The session.</returns>
     public static T5Session CreateHssEe(T5Model encryptedModel, EeKey key, int fractionalBits = 14, TimeSpan? receiveTimeout = null)
     {
-        ArgumentNullException.ThrowIfNull(encryptedModel);
-        ArgumentNullException.ThrowIfNull(key);
-        if (!encryptedModel.IsEncrypted)
-        {
-            throw new ArgumentException("HSS-EE mode needs the encrypted model (T5Model.Encrypt).", nameof(encryptedModel));
-        }
-
-        ArgumentOutOfRangeException.ThrowIfLessThan(fractionalBits, 4);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(fractionalBits, 16);
-        return new HssSession(encryptedModel, key, fractionalBits, receiveTimeout);
+        ModeGuard.HssEe(encryptedModel, encryptedModel?.IsEncrypted == true, key, "T5Model.Encrypt", fractionalBits, 4, nameof(encryptedModel));
+        return new HssSession(encryptedModel!, key, fractionalBits, receiveTimeout);
     }
 
     /// <summary>Runs the encoder on new input ids and starts a fresh decoder (position 0) that attends to them.</summary>
