@@ -27,7 +27,8 @@ namespace HssEe.Fss;
 /// bytes; for n = 15, 31, 63 that is 160, 416 and 928 bytes. BCG+21's formula for a 1-bit output,
 /// n (lambda + 3) + lambda + 1 bits, gives 262, 524 and 1024 bytes.</para>
 /// <para><b>Evaluation cost</b>: d + 1 AES blocks per key (9, 25 and 57 for n = 15, 31, 63),
-/// eight keys interleaved so that eight independent AES-NI chains are in flight.</para>
+/// sixteen keys interleaved so that sixteen independent AES-NI chains are in flight (with AVX-512, two
+/// halves of eight half a level apart, so that one half's level boundary overlaps the other's rounds).</para>
 /// <para><b>Batch layout</b>: keys are stored in blocks of 16 (the last block padded with keys for
 /// alpha = 0), level-major inside a block: the 16 root seeds, then the 16 level-0 correction words, and
 /// so on, ending with the 16 leaf words. Evaluation then reads the key material strictly sequentially.
@@ -309,6 +310,12 @@ internal static unsafe class BitDcf
 
     private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel, bool wipe)
     {
+        if (kernel == Kernel.Avx512)
+        {
+            EvaluateRangeAvx512(n, t0, keys, points, outputs, start, count, wipe);
+            return;
+        }
+
         int size = KeySize(n);
         Lane* lanes = stackalloc Lane[Group];
         byte* o = stackalloc byte[Group];
@@ -328,9 +335,6 @@ internal static unsafe class BitDcf
 
             switch (kernel)
             {
-                case Kernel.Avx512:
-                    EvaluateBlockAvx512(n, lanes, block + (16 * Group), o);
-                    break;
                 case Kernel.AesNi:
                     EvaluateBlockAesNi(n, lanes, block + (16 * Group), o);
                     break;
@@ -488,65 +492,355 @@ internal static unsafe class BitDcf
     }
 
     /// <summary>
+    /// The AVX-512 path of <see cref="EvaluateRange"/>: the lanes' start state is loaded straight into the
+    /// 512-bit registers of <see cref="Quad"/> (root seeds from the key block, the points shifted to the top
+    /// and duplicated into both halves of each key's lane), and the leaf bits are read back without bounds checks.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EvaluateRangeAvx512(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, bool wipe)
+    {
+        int size = KeySize(n);
+        int shift = 64 - n;
+        ulong zMask = FssKeyBits.Mask(LeafBits(n));
+        byte* quadSpace = stackalloc byte[(4 * sizeof(Quad)) + 64];
+        Quad* quads = (Quad*)(((nint)quadSpace + 63) & ~(nint)63); // 64-byte aligned: no 512-bit access splits a cache line
+        ulong* padded = stackalloc ulong[Group];
+        Vector512<ulong> spread = Vector512.Create(0UL, 0, 1, 1, 2, 2, 3, 3);
+        Vector512<ulong> t = Vector512.Create(0 - t0);
+        for (int g0 = start; g0 < start + count; g0 += Group)
+        {
+            int g = Math.Min(Group, start + count - g0);
+            byte* block = keys + ((nint)(g0 / Group) * Group * size);
+            ulong* x = points + g0;
+            if (g < Group)
+            {
+                for (int e = 0; e < Group; e++)
+                {
+                    padded[e] = x[Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                }
+
+                x = padded;
+            }
+
+            for (int q = 0; q < 4; q++)
+            {
+                Vector512<ulong> p = Avx512F.PermuteVar8x64(Vector256.Load(x + (4 * q)).ToVector512Unsafe(), spread);
+                quads[q].X = Vector512.Load((ulong*)(block + (64 * q)));
+                quads[q].T = t;
+                quads[q].V = Vector512<ulong>.Zero;
+                quads[q].P = shift == 0 ? p : Vector512.ShiftLeft(p, shift);
+            }
+
+            EvaluateBlockAvx512(n, quads, block + (16 * Group));
+
+            // Output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block (left in X).
+            for (int e = 0; e < g; e++)
+            {
+                Quad* q = quads + (e >> 2);
+                int z = (int)(x[e] & zMask);
+                ulong word = ((ulong*)&q->X)[(2 * (e & 3)) + (z >> 6)];
+                ulong value = ((ulong*)&q->V)[2 * (e & 3)];
+                outputs[g0 + e] = (byte)(((value >> 2) ^ (word >> (z & 63))) & 1);
+            }
+
+            if (wipe)
+            {
+                new Span<byte>(block, Group * size).Clear();
+            }
+        }
+
+        new Span<Quad>(quads, 4).Clear();
+    }
+
+    /// <summary>
     /// The AVX-512 kernel: the AES rounds run on 16 xmm registers as in <see cref="EvaluateBlockAesNi"/>, but
     /// the per-key bookkeeping (tweak, sigma, correction, control-bit spread, value accumulation) runs on four
     /// keys per 512-bit register, which cuts the non-AES instructions per key and level about threefold.
+    /// The two halves of the block (keys 0-7 and 8-15) are software-pipelined half a level apart: while one
+    /// half crosses a level boundary (last round, correction, next input: a chain of dependent instructions
+    /// that no AES work of its own can overlap), the other half is in the middle of its rounds and keeps the
+    /// AES units busy.
     /// </summary>
-    private static void EvaluateBlockAvx512(int n, Lane* lanes, byte* cws, byte* o)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EvaluateBlockAvx512(int n, Quad* quads, byte* cws)
     {
         int d = Depth(n);
         ReadOnlySpan<Vector128<byte>> rk = FixedKeyAes.RoundKeys;
         Vector128<byte> k1 = rk[1], k2 = rk[2], k3 = rk[3], k4 = rk[4], k5 = rk[5];
         Vector128<byte> k6 = rk[6], k7 = rk[7], k8 = rk[8], k9 = rk[9], k10 = rk[10];
         Vector512<ulong> k0 = Vector512.Create(rk[0]).AsUInt64();
-        Quad* quads = stackalloc Quad[4];
-        for (int q = 0; q < 4; q++)
-        {
-            Lane* l = lanes + (4 * q);
-            quads[q].X = Vector512.Create(Vector256.Create(l[0].X, l[1].X), Vector256.Create(l[2].X, l[3].X));
-            quads[q].T = Vector512.Create(Vector256.Create(l[0].T, l[1].T), Vector256.Create(l[2].T, l[3].T));
-            quads[q].V = Vector512<ulong>.Zero;
-            quads[q].P = Vector512.Create(Vector256.Create(l[0].P, l[1].P), Vector256.Create(l[2].P, l[3].P));
-        }
 
+        // Prologue: half A (quads 0, 1) enters level 0 and runs rounds 1-5. (The rounds are written out: the JIT
+        // stops inlining helpers in a method this large, and a call per round would spill all sixteen blocks.)
+        Vector512<ulong> g0 = QuadInput(quads + 0, d == 0) ^ k0;
+        Vector128<byte> b0 = g0.GetLower().GetLower().AsByte();
+        Vector128<byte> b1 = g0.GetLower().GetUpper().AsByte();
+        Vector128<byte> b2 = Avx512F.ExtractVector128(g0, 2).AsByte();
+        Vector128<byte> b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
+        Vector512<ulong> g1 = QuadInput(quads + 1, d == 0) ^ k0;
+        Vector128<byte> b4 = g1.GetLower().GetLower().AsByte();
+        Vector128<byte> b5 = g1.GetLower().GetUpper().AsByte();
+        Vector128<byte> b6 = Avx512F.ExtractVector128(g1, 2).AsByte();
+        Vector128<byte> b7 = Avx512F.ExtractVector128(g1, 3).AsByte();
+        b0 = X86Aes.Encrypt(b0, k1);
+        b1 = X86Aes.Encrypt(b1, k1);
+        b2 = X86Aes.Encrypt(b2, k1);
+        b3 = X86Aes.Encrypt(b3, k1);
+        b4 = X86Aes.Encrypt(b4, k1);
+        b5 = X86Aes.Encrypt(b5, k1);
+        b6 = X86Aes.Encrypt(b6, k1);
+        b7 = X86Aes.Encrypt(b7, k1);
+        b0 = X86Aes.Encrypt(b0, k2);
+        b1 = X86Aes.Encrypt(b1, k2);
+        b2 = X86Aes.Encrypt(b2, k2);
+        b3 = X86Aes.Encrypt(b3, k2);
+        b4 = X86Aes.Encrypt(b4, k2);
+        b5 = X86Aes.Encrypt(b5, k2);
+        b6 = X86Aes.Encrypt(b6, k2);
+        b7 = X86Aes.Encrypt(b7, k2);
+        b0 = X86Aes.Encrypt(b0, k3);
+        b1 = X86Aes.Encrypt(b1, k3);
+        b2 = X86Aes.Encrypt(b2, k3);
+        b3 = X86Aes.Encrypt(b3, k3);
+        b4 = X86Aes.Encrypt(b4, k3);
+        b5 = X86Aes.Encrypt(b5, k3);
+        b6 = X86Aes.Encrypt(b6, k3);
+        b7 = X86Aes.Encrypt(b7, k3);
+        b0 = X86Aes.Encrypt(b0, k4);
+        b1 = X86Aes.Encrypt(b1, k4);
+        b2 = X86Aes.Encrypt(b2, k4);
+        b3 = X86Aes.Encrypt(b3, k4);
+        b4 = X86Aes.Encrypt(b4, k4);
+        b5 = X86Aes.Encrypt(b5, k4);
+        b6 = X86Aes.Encrypt(b6, k4);
+        b7 = X86Aes.Encrypt(b7, k4);
+        b0 = X86Aes.Encrypt(b0, k5);
+        b1 = X86Aes.Encrypt(b1, k5);
+        b2 = X86Aes.Encrypt(b2, k5);
+        b3 = X86Aes.Encrypt(b3, k5);
+        b4 = X86Aes.Encrypt(b4, k5);
+        b5 = X86Aes.Encrypt(b5, k5);
+        b6 = X86Aes.Encrypt(b6, k5);
+        b7 = X86Aes.Encrypt(b7, k5);
         for (int level = 0; level <= d; level++)
         {
             bool leaf = level == d;
             byte* cw = cws + (16 * Group * level);
-            Vector512<ulong> g0 = QuadInput(quads + 0, leaf) ^ k0;
-            Vector128<byte> b0 = g0.GetLower().GetLower().AsByte(), b1 = g0.GetLower().GetUpper().AsByte();
-            Vector128<byte> b2 = Avx512F.ExtractVector128(g0, 2).AsByte(), b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
-            Vector512<ulong> g1 = QuadInput(quads + 1, leaf) ^ k0;
-            Vector128<byte> b4 = g1.GetLower().GetLower().AsByte(), b5 = g1.GetLower().GetUpper().AsByte();
-            Vector128<byte> b6 = Avx512F.ExtractVector128(g1, 2).AsByte(), b7 = Avx512F.ExtractVector128(g1, 3).AsByte();
+
+            // A: rounds 6-10 and the correction of this level; B: enters this level, rounds 1-5.
             Vector512<ulong> g2 = QuadInput(quads + 2, leaf) ^ k0;
-            Vector128<byte> b8 = g2.GetLower().GetLower().AsByte(), b9 = g2.GetLower().GetUpper().AsByte();
-            Vector128<byte> b10 = Avx512F.ExtractVector128(g2, 2).AsByte(), b11 = Avx512F.ExtractVector128(g2, 3).AsByte();
+            Vector128<byte> b8 = g2.GetLower().GetLower().AsByte();
+            Vector128<byte> b9 = g2.GetLower().GetUpper().AsByte();
+            Vector128<byte> b10 = Avx512F.ExtractVector128(g2, 2).AsByte();
+            Vector128<byte> b11 = Avx512F.ExtractVector128(g2, 3).AsByte();
             Vector512<ulong> g3 = QuadInput(quads + 3, leaf) ^ k0;
-            Vector128<byte> b12 = g3.GetLower().GetLower().AsByte(), b13 = g3.GetLower().GetUpper().AsByte();
-            Vector128<byte> b14 = Avx512F.ExtractVector128(g3, 2).AsByte(), b15 = Avx512F.ExtractVector128(g3, 3).AsByte();
-            Round(k1, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k2, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k3, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k4, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k5, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k6, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k7, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k8, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
-            Round(k9, ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, ref b12, ref b13, ref b14, ref b15);
+            Vector128<byte> b12 = g3.GetLower().GetLower().AsByte();
+            Vector128<byte> b13 = g3.GetLower().GetUpper().AsByte();
+            Vector128<byte> b14 = Avx512F.ExtractVector128(g3, 2).AsByte();
+            Vector128<byte> b15 = Avx512F.ExtractVector128(g3, 3).AsByte();
+            b0 = X86Aes.Encrypt(b0, k6);
+            b8 = X86Aes.Encrypt(b8, k1);
+            b1 = X86Aes.Encrypt(b1, k6);
+            b9 = X86Aes.Encrypt(b9, k1);
+            b2 = X86Aes.Encrypt(b2, k6);
+            b10 = X86Aes.Encrypt(b10, k1);
+            b3 = X86Aes.Encrypt(b3, k6);
+            b11 = X86Aes.Encrypt(b11, k1);
+            b4 = X86Aes.Encrypt(b4, k6);
+            b12 = X86Aes.Encrypt(b12, k1);
+            b5 = X86Aes.Encrypt(b5, k6);
+            b13 = X86Aes.Encrypt(b13, k1);
+            b6 = X86Aes.Encrypt(b6, k6);
+            b14 = X86Aes.Encrypt(b14, k1);
+            b7 = X86Aes.Encrypt(b7, k6);
+            b15 = X86Aes.Encrypt(b15, k1);
+            b0 = X86Aes.Encrypt(b0, k7);
+            b8 = X86Aes.Encrypt(b8, k2);
+            b1 = X86Aes.Encrypt(b1, k7);
+            b9 = X86Aes.Encrypt(b9, k2);
+            b2 = X86Aes.Encrypt(b2, k7);
+            b10 = X86Aes.Encrypt(b10, k2);
+            b3 = X86Aes.Encrypt(b3, k7);
+            b11 = X86Aes.Encrypt(b11, k2);
+            b4 = X86Aes.Encrypt(b4, k7);
+            b12 = X86Aes.Encrypt(b12, k2);
+            b5 = X86Aes.Encrypt(b5, k7);
+            b13 = X86Aes.Encrypt(b13, k2);
+            b6 = X86Aes.Encrypt(b6, k7);
+            b14 = X86Aes.Encrypt(b14, k2);
+            b7 = X86Aes.Encrypt(b7, k7);
+            b15 = X86Aes.Encrypt(b15, k2);
+            b0 = X86Aes.Encrypt(b0, k8);
+            b8 = X86Aes.Encrypt(b8, k3);
+            b1 = X86Aes.Encrypt(b1, k8);
+            b9 = X86Aes.Encrypt(b9, k3);
+            b2 = X86Aes.Encrypt(b2, k8);
+            b10 = X86Aes.Encrypt(b10, k3);
+            b3 = X86Aes.Encrypt(b3, k8);
+            b11 = X86Aes.Encrypt(b11, k3);
+            b4 = X86Aes.Encrypt(b4, k8);
+            b12 = X86Aes.Encrypt(b12, k3);
+            b5 = X86Aes.Encrypt(b5, k8);
+            b13 = X86Aes.Encrypt(b13, k3);
+            b6 = X86Aes.Encrypt(b6, k8);
+            b14 = X86Aes.Encrypt(b14, k3);
+            b7 = X86Aes.Encrypt(b7, k8);
+            b15 = X86Aes.Encrypt(b15, k3);
+            b0 = X86Aes.Encrypt(b0, k9);
+            b8 = X86Aes.Encrypt(b8, k4);
+            b1 = X86Aes.Encrypt(b1, k9);
+            b9 = X86Aes.Encrypt(b9, k4);
+            b2 = X86Aes.Encrypt(b2, k9);
+            b10 = X86Aes.Encrypt(b10, k4);
+            b3 = X86Aes.Encrypt(b3, k9);
+            b11 = X86Aes.Encrypt(b11, k4);
+            b4 = X86Aes.Encrypt(b4, k9);
+            b12 = X86Aes.Encrypt(b12, k4);
+            b5 = X86Aes.Encrypt(b5, k9);
+            b13 = X86Aes.Encrypt(b13, k4);
+            b6 = X86Aes.Encrypt(b6, k9);
+            b14 = X86Aes.Encrypt(b14, k4);
+            b7 = X86Aes.Encrypt(b7, k9);
+            b15 = X86Aes.Encrypt(b15, k4);
             QuadAdvance(quads + 0, Join(X86Aes.EncryptLast(b0, k10), X86Aes.EncryptLast(b1, k10), X86Aes.EncryptLast(b2, k10), X86Aes.EncryptLast(b3, k10)), cw + 0, leaf);
             QuadAdvance(quads + 1, Join(X86Aes.EncryptLast(b4, k10), X86Aes.EncryptLast(b5, k10), X86Aes.EncryptLast(b6, k10), X86Aes.EncryptLast(b7, k10)), cw + 64, leaf);
+            b8 = X86Aes.Encrypt(b8, k5);
+            b9 = X86Aes.Encrypt(b9, k5);
+            b10 = X86Aes.Encrypt(b10, k5);
+            b11 = X86Aes.Encrypt(b11, k5);
+            b12 = X86Aes.Encrypt(b12, k5);
+            b13 = X86Aes.Encrypt(b13, k5);
+            b14 = X86Aes.Encrypt(b14, k5);
+            b15 = X86Aes.Encrypt(b15, k5);
+
+            // A: enters the next level, rounds 1-5; B: rounds 6-10 and the correction of this level.
+            if (leaf)
+            {
+                b8 = X86Aes.Encrypt(b8, k6);
+                b9 = X86Aes.Encrypt(b9, k6);
+                b10 = X86Aes.Encrypt(b10, k6);
+                b11 = X86Aes.Encrypt(b11, k6);
+                b12 = X86Aes.Encrypt(b12, k6);
+                b13 = X86Aes.Encrypt(b13, k6);
+                b14 = X86Aes.Encrypt(b14, k6);
+                b15 = X86Aes.Encrypt(b15, k6);
+                b8 = X86Aes.Encrypt(b8, k7);
+                b9 = X86Aes.Encrypt(b9, k7);
+                b10 = X86Aes.Encrypt(b10, k7);
+                b11 = X86Aes.Encrypt(b11, k7);
+                b12 = X86Aes.Encrypt(b12, k7);
+                b13 = X86Aes.Encrypt(b13, k7);
+                b14 = X86Aes.Encrypt(b14, k7);
+                b15 = X86Aes.Encrypt(b15, k7);
+                b8 = X86Aes.Encrypt(b8, k8);
+                b9 = X86Aes.Encrypt(b9, k8);
+                b10 = X86Aes.Encrypt(b10, k8);
+                b11 = X86Aes.Encrypt(b11, k8);
+                b12 = X86Aes.Encrypt(b12, k8);
+                b13 = X86Aes.Encrypt(b13, k8);
+                b14 = X86Aes.Encrypt(b14, k8);
+                b15 = X86Aes.Encrypt(b15, k8);
+                b8 = X86Aes.Encrypt(b8, k9);
+                b9 = X86Aes.Encrypt(b9, k9);
+                b10 = X86Aes.Encrypt(b10, k9);
+                b11 = X86Aes.Encrypt(b11, k9);
+                b12 = X86Aes.Encrypt(b12, k9);
+                b13 = X86Aes.Encrypt(b13, k9);
+                b14 = X86Aes.Encrypt(b14, k9);
+                b15 = X86Aes.Encrypt(b15, k9);
+            }
+            else
+            {
+                bool nextLeaf = level + 1 == d;
+                g0 = QuadInput(quads + 0, nextLeaf) ^ k0;
+                b0 = g0.GetLower().GetLower().AsByte();
+                b1 = g0.GetLower().GetUpper().AsByte();
+                b2 = Avx512F.ExtractVector128(g0, 2).AsByte();
+                b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
+                g1 = QuadInput(quads + 1, nextLeaf) ^ k0;
+                b4 = g1.GetLower().GetLower().AsByte();
+                b5 = g1.GetLower().GetUpper().AsByte();
+                b6 = Avx512F.ExtractVector128(g1, 2).AsByte();
+                b7 = Avx512F.ExtractVector128(g1, 3).AsByte();
+                b0 = X86Aes.Encrypt(b0, k1);
+                b8 = X86Aes.Encrypt(b8, k6);
+                b1 = X86Aes.Encrypt(b1, k1);
+                b9 = X86Aes.Encrypt(b9, k6);
+                b2 = X86Aes.Encrypt(b2, k1);
+                b10 = X86Aes.Encrypt(b10, k6);
+                b3 = X86Aes.Encrypt(b3, k1);
+                b11 = X86Aes.Encrypt(b11, k6);
+                b4 = X86Aes.Encrypt(b4, k1);
+                b12 = X86Aes.Encrypt(b12, k6);
+                b5 = X86Aes.Encrypt(b5, k1);
+                b13 = X86Aes.Encrypt(b13, k6);
+                b6 = X86Aes.Encrypt(b6, k1);
+                b14 = X86Aes.Encrypt(b14, k6);
+                b7 = X86Aes.Encrypt(b7, k1);
+                b15 = X86Aes.Encrypt(b15, k6);
+                b0 = X86Aes.Encrypt(b0, k2);
+                b8 = X86Aes.Encrypt(b8, k7);
+                b1 = X86Aes.Encrypt(b1, k2);
+                b9 = X86Aes.Encrypt(b9, k7);
+                b2 = X86Aes.Encrypt(b2, k2);
+                b10 = X86Aes.Encrypt(b10, k7);
+                b3 = X86Aes.Encrypt(b3, k2);
+                b11 = X86Aes.Encrypt(b11, k7);
+                b4 = X86Aes.Encrypt(b4, k2);
+                b12 = X86Aes.Encrypt(b12, k7);
+                b5 = X86Aes.Encrypt(b5, k2);
+                b13 = X86Aes.Encrypt(b13, k7);
+                b6 = X86Aes.Encrypt(b6, k2);
+                b14 = X86Aes.Encrypt(b14, k7);
+                b7 = X86Aes.Encrypt(b7, k2);
+                b15 = X86Aes.Encrypt(b15, k7);
+                b0 = X86Aes.Encrypt(b0, k3);
+                b8 = X86Aes.Encrypt(b8, k8);
+                b1 = X86Aes.Encrypt(b1, k3);
+                b9 = X86Aes.Encrypt(b9, k8);
+                b2 = X86Aes.Encrypt(b2, k3);
+                b10 = X86Aes.Encrypt(b10, k8);
+                b3 = X86Aes.Encrypt(b3, k3);
+                b11 = X86Aes.Encrypt(b11, k8);
+                b4 = X86Aes.Encrypt(b4, k3);
+                b12 = X86Aes.Encrypt(b12, k8);
+                b5 = X86Aes.Encrypt(b5, k3);
+                b13 = X86Aes.Encrypt(b13, k8);
+                b6 = X86Aes.Encrypt(b6, k3);
+                b14 = X86Aes.Encrypt(b14, k8);
+                b7 = X86Aes.Encrypt(b7, k3);
+                b15 = X86Aes.Encrypt(b15, k8);
+                b0 = X86Aes.Encrypt(b0, k4);
+                b8 = X86Aes.Encrypt(b8, k9);
+                b1 = X86Aes.Encrypt(b1, k4);
+                b9 = X86Aes.Encrypt(b9, k9);
+                b2 = X86Aes.Encrypt(b2, k4);
+                b10 = X86Aes.Encrypt(b10, k9);
+                b3 = X86Aes.Encrypt(b3, k4);
+                b11 = X86Aes.Encrypt(b11, k9);
+                b4 = X86Aes.Encrypt(b4, k4);
+                b12 = X86Aes.Encrypt(b12, k9);
+                b5 = X86Aes.Encrypt(b5, k4);
+                b13 = X86Aes.Encrypt(b13, k9);
+                b6 = X86Aes.Encrypt(b6, k4);
+                b14 = X86Aes.Encrypt(b14, k9);
+                b7 = X86Aes.Encrypt(b7, k4);
+                b15 = X86Aes.Encrypt(b15, k9);
+            }
+
             QuadAdvance(quads + 2, Join(X86Aes.EncryptLast(b8, k10), X86Aes.EncryptLast(b9, k10), X86Aes.EncryptLast(b10, k10), X86Aes.EncryptLast(b11, k10)), cw + 128, leaf);
             QuadAdvance(quads + 3, Join(X86Aes.EncryptLast(b12, k10), X86Aes.EncryptLast(b13, k10), X86Aes.EncryptLast(b14, k10), X86Aes.EncryptLast(b15, k10)), cw + 192, leaf);
-        }
-
-        // Leaf: output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block (left in X).
-        for (int e = 0; e < Group; e++)
-        {
-            Quad* q = quads + (e / 4);
-            int z = lanes[e].Z;
-            ulong word = q->X.GetElement((2 * (e % 4)) + (z >> 6));
-            o[e] = (byte)(((q->V.GetElement(2 * (e % 4)) >> 2) ^ (word >> (z & 63))) & 1);
+            if (!leaf)
+            {
+                b0 = X86Aes.Encrypt(b0, k5);
+                b1 = X86Aes.Encrypt(b1, k5);
+                b2 = X86Aes.Encrypt(b2, k5);
+                b3 = X86Aes.Encrypt(b3, k5);
+                b4 = X86Aes.Encrypt(b4, k5);
+                b5 = X86Aes.Encrypt(b5, k5);
+                b6 = X86Aes.Encrypt(b6, k5);
+                b7 = X86Aes.Encrypt(b7, k5);
+            }
         }
     }
 
@@ -565,9 +859,12 @@ internal static unsafe class BitDcf
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<ulong> QuadInput(Quad* q, bool leaf)
     {
-        Vector512<ulong> tweak = leaf ? Vector512.Create(Vector128.Create(LeafTweak, 0UL)) : Vector512.ShiftRightLogical(q->P, 63);
-        Vector512<ulong> input = (q->X & Vector512.Create(Vector128.Create(~7UL, ulong.MaxValue))) ^ tweak;
-        Vector512<ulong> g = Avx512F.Shuffle(input.AsUInt32(), 0x4E).AsUInt64() ^ (input & Vector512.Create(Vector128.Create(0UL, ulong.MaxValue)));
+        // The constants are spelled element by element: the JIT materializes Vector512.Create(Vector128) with inserts.
+        Vector512<ulong> tweak = leaf
+            ? Vector512.Create(LeafTweak, 0UL, LeafTweak, 0UL, LeafTweak, 0UL, LeafTweak, 0UL)
+            : Vector512.ShiftRightLogical(q->P, 63);
+        Vector512<ulong> input = (q->X & Vector512.Create(~7UL, ulong.MaxValue, ~7UL, ulong.MaxValue, ~7UL, ulong.MaxValue, ~7UL, ulong.MaxValue)) ^ tweak;
+        Vector512<ulong> g = Avx512F.Shuffle(input.AsUInt32(), 0x4E).AsUInt64() ^ (input & Vector512.Create(0UL, ulong.MaxValue, 0UL, ulong.MaxValue, 0UL, ulong.MaxValue, 0UL, ulong.MaxValue));
         q->G = g;
         return g;
     }
@@ -575,7 +872,10 @@ internal static unsafe class BitDcf
     /// <summary>Four encrypted blocks as one 512-bit register.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<ulong> Join(Vector128<byte> a, Vector128<byte> b, Vector128<byte> c, Vector128<byte> d) =>
-        Vector512.Create(Vector256.Create(a, b), Vector256.Create(c, d)).AsUInt64();
+        Avx512F.InsertVector256(
+            Avx2.InsertVector128(a.ToVector256Unsafe(), b, 1).ToVector512Unsafe(),
+            Avx2.InsertVector128(c.ToVector256Unsafe(), d, 1),
+            1).AsUInt64();
 
     /// <summary>As <see cref="Advance"/> for four keys; at the leaf only the corrected block is kept (in X).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
