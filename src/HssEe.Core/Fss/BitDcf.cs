@@ -702,8 +702,16 @@ internal static unsafe class BitDcf
             b14 = X86Aes.Encrypt(b14, k4);
             b7 = X86Aes.Encrypt(b7, k9);
             b15 = X86Aes.Encrypt(b15, k4);
-            QuadAdvance(quads + 0, Join(X86Aes.EncryptLast(b0, k10), X86Aes.EncryptLast(b1, k10), X86Aes.EncryptLast(b2, k10), X86Aes.EncryptLast(b3, k10)), cw + 0, leaf);
-            QuadAdvance(quads + 1, Join(X86Aes.EncryptLast(b4, k10), X86Aes.EncryptLast(b5, k10), X86Aes.EncryptLast(b6, k10), X86Aes.EncryptLast(b7, k10)), cw + 64, leaf);
+            b0 = X86Aes.EncryptLast(b0, k10);
+            b1 = X86Aes.EncryptLast(b1, k10);
+            b2 = X86Aes.EncryptLast(b2, k10);
+            b3 = X86Aes.EncryptLast(b3, k10);
+            QuadAdvance(quads + 0, Join(b0, b1, b2, b3), cw + 0, leaf);
+            b4 = X86Aes.EncryptLast(b4, k10);
+            b5 = X86Aes.EncryptLast(b5, k10);
+            b6 = X86Aes.EncryptLast(b6, k10);
+            b7 = X86Aes.EncryptLast(b7, k10);
+            QuadAdvance(quads + 1, Join(b4, b5, b6, b7), cw + 64, leaf);
             b8 = X86Aes.Encrypt(b8, k5);
             b9 = X86Aes.Encrypt(b9, k5);
             b10 = X86Aes.Encrypt(b10, k5);
@@ -828,8 +836,20 @@ internal static unsafe class BitDcf
                 b15 = X86Aes.Encrypt(b15, k9);
             }
 
-            QuadAdvance(quads + 2, Join(X86Aes.EncryptLast(b8, k10), X86Aes.EncryptLast(b9, k10), X86Aes.EncryptLast(b10, k10), X86Aes.EncryptLast(b11, k10)), cw + 128, leaf);
-            QuadAdvance(quads + 3, Join(X86Aes.EncryptLast(b12, k10), X86Aes.EncryptLast(b13, k10), X86Aes.EncryptLast(b14, k10), X86Aes.EncryptLast(b15, k10)), cw + 192, leaf);
+            b8 = X86Aes.EncryptLast(b8, k10);
+
+            b9 = X86Aes.EncryptLast(b9, k10);
+
+            b10 = X86Aes.EncryptLast(b10, k10);
+
+            b11 = X86Aes.EncryptLast(b11, k10);
+
+            QuadAdvance(quads + 2, Join(b8, b9, b10, b11), cw + 128, leaf);
+            b12 = X86Aes.EncryptLast(b12, k10);
+            b13 = X86Aes.EncryptLast(b13, k10);
+            b14 = X86Aes.EncryptLast(b14, k10);
+            b15 = X86Aes.EncryptLast(b15, k10);
+            QuadAdvance(quads + 3, Join(b12, b13, b14, b15), cw + 192, leaf);
             if (!leaf)
             {
                 b0 = X86Aes.Encrypt(b0, k5);
