@@ -528,7 +528,7 @@ internal static unsafe class BitDcf
                 quads[q].X = Vector512.Load((ulong*)(block + (64 * q)));
                 quads[q].T = t;
                 quads[q].V = Vector512<ulong>.Zero;
-                quads[q].P = shift == 0 ? p : Vector512.ShiftLeft(p, shift);
+                quads[q].P = Vector512.ShiftLeft(p, shift); // shift 0 at n = 64 leaves p as it is
             }
 
             EvaluateBlockAvx512(n, quads, block + (16 * Group));
