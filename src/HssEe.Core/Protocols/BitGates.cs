@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Security.Cryptography;
 using HssEe.Fss;
 using HssEe.Randomness;
@@ -94,10 +93,10 @@ internal abstract class BitSignGateBase : IGateProtocol
 
         // Temporaries come from the pool (10^6 elements would otherwise fault in fresh pages every call).
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (k * len) + words);
-        ulong[] r = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
-        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        ulong[] r = ScratchPool<ulong>.Rent(len);
+        ulong[] masked = ScratchPool<ulong>.Rent(len);
+        ulong[] y = ScratchPool<ulong>.Rent(len);
+        byte[] w = ScratchPool<byte>.Rent(len);
         try
         {
             GateMath.ExpandSeed(seed, r.AsSpan(0, len));
@@ -145,10 +144,10 @@ internal abstract class BitSignGateBase : IGateProtocol
         finally
         {
             CryptographicOperations.ZeroMemory(seed);
-            ArrayPool<byte>.Shared.Return(w, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(r, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(masked, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
+            ScratchPool<byte>.Return(w);
+            ScratchPool<ulong>.Return(r);
+            ScratchPool<ulong>.Return(masked);
+            ScratchPool<ulong>.Return(y);
         }
     }
 
@@ -162,8 +161,8 @@ internal abstract class BitSignGateBase : IGateProtocol
     internal static async Task<ulong[]> ExchangeBitsAsync(GateContext context, ulong[] mine, int len, CancellationToken cancellationToken)
     {
         int bytes = (len + 7) / 8;
-        byte[] send = ArrayPool<byte>.Shared.Rent(bytes);
-        byte[] receive = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] send = ScratchPool<byte>.Rent(bytes);
+        byte[] receive = ScratchPool<byte>.Rent(bytes);
         try
         {
             System.Runtime.InteropServices.MemoryMarshal.AsBytes(mine.AsSpan()).Slice(0, bytes).CopyTo(send);
@@ -179,8 +178,8 @@ internal abstract class BitSignGateBase : IGateProtocol
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(send, clearArray: true);
-            ArrayPool<byte>.Shared.Return(receive, clearArray: true);
+            ScratchPool<byte>.Return(send);
+            ScratchPool<byte>.Return(receive);
         }
     }
 
@@ -326,9 +325,9 @@ internal sealed class BitTruncateGate : IGateProtocol
         byte[] dcf = keys.TakeLeadingArray(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (RingValues * len) + words);
-        ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
-        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        ulong[] masked = ScratchPool<ulong>.Rent(len);
+        ulong[] y = ScratchPool<ulong>.Rent(len);
+        byte[] w = ScratchPool<byte>.Rent(len);
         try
         {
             GateMath.ExpandSeed(seed, masked.AsSpan(0, len));
@@ -382,9 +381,9 @@ internal sealed class BitTruncateGate : IGateProtocol
         finally
         {
             CryptographicOperations.ZeroMemory(seed);
-            ArrayPool<ulong>.Shared.Return(masked, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
-            ArrayPool<byte>.Shared.Return(w, clearArray: true);
+            ScratchPool<ulong>.Return(masked);
+            ScratchPool<ulong>.Return(y);
+            ScratchPool<byte>.Return(w);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using HssEe.Fss;
@@ -103,11 +102,11 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         using TableKeys tk = TableKeys.Read(context, keys, len, m, (Values * len) + (2 * words));
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
-        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] low = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] send = ArrayPool<ulong>.Shared.Rent((2 * len) + (2 * words));
-        ulong[] receive = ArrayPool<ulong>.Shared.Rent((2 * len) + (2 * words));
-        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        ulong[] y = ScratchPool<ulong>.Rent(len);
+        ulong[] low = ScratchPool<ulong>.Rent(len);
+        ulong[] send = ScratchPool<ulong>.Rent((2 * len) + (2 * words));
+        ulong[] receive = ScratchPool<ulong>.Rent((2 * len) + (2 * words));
+        byte[] w = ScratchPool<byte>.Rent(len);
         try
         {
             ReadOnlySpan<ulong> xs = x.Value.Span;
@@ -176,11 +175,11 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(low, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(send, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(receive, clearArray: true);
-            ArrayPool<byte>.Shared.Return(w, clearArray: true);
+            ScratchPool<ulong>.Return(y);
+            ScratchPool<ulong>.Return(low);
+            ScratchPool<ulong>.Return(send);
+            ScratchPool<ulong>.Return(receive);
+            ScratchPool<byte>.Return(w);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using HssEe.Randomness;
@@ -130,8 +129,8 @@ internal static class GateMath
         }
         else
         {
-            byte[] send = ArrayPool<byte>.Shared.Rent(count * width);
-            byte[] receive = ArrayPool<byte>.Shared.Rent(count * width);
+            byte[] send = ScratchPool<byte>.Rent(count * width);
+            byte[] receive = ScratchPool<byte>.Rent(count * width);
             try
             {
                 Pack(mine.AsSpan(0, count), send.AsSpan(0, count * width), width, mask);
@@ -140,8 +139,8 @@ internal static class GateMath
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(send, clearArray: true);
-                ArrayPool<byte>.Shared.Return(receive, clearArray: true);
+                ScratchPool<byte>.Return(send);
+                ScratchPool<byte>.Return(receive);
             }
         }
 
@@ -264,7 +263,7 @@ internal static class GateMath
     {
         if (context.IsA)
         {
-            ulong[] rented = ArrayPool<ulong>.Shared.Rent(count);
+            ulong[] rented = ScratchPool<ulong>.Rent(count);
             ExpandSeed(keys.TakeBytes(AesPrg.SeedSize), rented.AsSpan(0, count));
             return new DealerShareBuffer(rented, null, 0, count);
         }
@@ -410,7 +409,7 @@ internal readonly struct DealerShareBuffer : IDisposable
     {
         if (_rented is not null)
         {
-            ArrayPool<ulong>.Shared.Return(_rented, clearArray: true);
+            ScratchPool<ulong>.Return(_rented);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Security.Cryptography;
 using HssEe.Fss;
 using HssEe.Randomness;
@@ -67,9 +66,9 @@ internal sealed class SelectGate : IGateProtocol
         int len = bit.Shape.ElementCount, words = (len + 63) / 64;
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (RingValues * len) + words);
-        ulong[] send = ArrayPool<ulong>.Shared.Rent(len + words);
-        ulong[] receive = ArrayPool<ulong>.Shared.Rent(len + words);
-        ulong[] d = ArrayPool<ulong>.Shared.Rent(len);
+        ulong[] send = ScratchPool<ulong>.Rent(len + words);
+        ulong[] receive = ScratchPool<ulong>.Rent(len + words);
+        ulong[] d = ScratchPool<ulong>.Rent(len);
         try
         {
             GateMath.ExpandSeed(seed, send.AsSpan(0, len)); // this party's share of r
@@ -92,9 +91,9 @@ internal sealed class SelectGate : IGateProtocol
         finally
         {
             CryptographicOperations.ZeroMemory(seed);
-            ArrayPool<ulong>.Shared.Return(send, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(receive, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(d, clearArray: true);
+            ScratchPool<ulong>.Return(send);
+            ScratchPool<ulong>.Return(receive);
+            ScratchPool<ulong>.Return(d);
         }
     }
 
@@ -171,9 +170,9 @@ internal sealed class IntervalGate : IGateProtocol
         byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, len + words);
-        ulong[] masked = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
-        byte[] w = ArrayPool<byte>.Shared.Rent(len);
+        ulong[] masked = ScratchPool<ulong>.Rent(len);
+        ulong[] y = ScratchPool<ulong>.Rent(len);
+        byte[] w = ScratchPool<byte>.Rent(len);
         try
         {
             GateMath.ExpandSeed(seed, masked.AsSpan(0, len));
@@ -227,9 +226,9 @@ internal sealed class IntervalGate : IGateProtocol
         finally
         {
             CryptographicOperations.ZeroMemory(seed);
-            ArrayPool<ulong>.Shared.Return(masked, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
-            ArrayPool<byte>.Shared.Return(w, clearArray: true);
+            ScratchPool<ulong>.Return(masked);
+            ScratchPool<ulong>.Return(y);
+            ScratchPool<byte>.Return(w);
         }
     }
 }

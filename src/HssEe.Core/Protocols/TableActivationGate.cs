@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -202,9 +201,9 @@ internal sealed class TableActivationGate : IGateProtocol
         using TableKeys tk = TableKeys.Read(context, keys, len, m, ValuesPerElement * len);
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
-        ulong[] work = ArrayPool<ulong>.Shared.Rent(2 * len);
-        ulong[] y = ArrayPool<ulong>.Shared.Rent(len);
-        ulong[] w = ArrayPool<ulong>.Shared.Rent(2 * len);
+        ulong[] work = ScratchPool<ulong>.Rent(2 * len);
+        ulong[] y = ScratchPool<ulong>.Rent(len);
+        ulong[] w = ScratchPool<ulong>.Rent(2 * len);
         try
         {
             ReadOnlySpan<ulong> xs = x.Value.Span;
@@ -235,9 +234,9 @@ internal sealed class TableActivationGate : IGateProtocol
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(work, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(y, clearArray: true);
-            ArrayPool<ulong>.Shared.Return(w, clearArray: true);
+            ScratchPool<ulong>.Return(work);
+            ScratchPool<ulong>.Return(y);
+            ScratchPool<ulong>.Return(w);
         }
     }
 
@@ -431,7 +430,7 @@ internal sealed class TableKeys : IDisposable
     public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int dealerValues)
     {
         byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-        ulong[] masks = ArrayPool<ulong>.Shared.Rent(3 * len);
+        ulong[] masks = ScratchPool<ulong>.Rent(3 * len);
         GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
         CryptographicOperations.ZeroMemory(seedMasks);
         DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues);
@@ -448,6 +447,6 @@ internal sealed class TableKeys : IDisposable
         }
 
         Dealer.Dispose();
-        ArrayPool<ulong>.Shared.Return(Masks, clearArray: true);
+        ScratchPool<ulong>.Return(Masks);
     }
 }
