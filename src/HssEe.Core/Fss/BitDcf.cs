@@ -156,7 +156,7 @@ internal static unsafe class BitDcf
 
     /// <summary>As the public overload, with a chosen kernel (for tests).</summary>
     internal static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism, Kernel kernel) =>
-        Evaluate(n, party, keys, points, outputs, maxDegreeOfParallelism, kernel, wipe: false);
+        Evaluate(n, party, keys, points, outputs, maxDegreeOfParallelism, kernel, wipe: false, sets: 1);
 
     /// <summary>
     /// Evaluates as <see cref="Evaluate(int, Party, ReadOnlySpan{byte}, ReadOnlySpan{ulong}, Span{byte}, int)"/> and zeroes
@@ -164,9 +164,25 @@ internal static unsafe class BitDcf
     /// evaluates every key once saves a separate pass to wipe them).
     /// </summary>
     internal static void EvaluateAndWipe(int n, Party party, Span<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs) =>
-        Evaluate(n, party, keys, points, outputs, -1, Kernel.Auto, wipe: true);
+        Evaluate(n, party, keys, points, outputs, -1, Kernel.Auto, wipe: true, sets: 1);
 
-    private static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism, Kernel kernel, bool wipe)
+    /// <summary>
+    /// Evaluates key i at <paramref name="sets"/> points each: <paramref name="points"/>[j count + i] for set j, with the
+    /// output bit in <paramref name="outputs"/>[j count + i] (count = points.Length / sets), and zeroes each block of
+    /// 16 keys after its last use. Every set walks a block while its key material is still in L1, so the keys are
+    /// read from memory once rather than once per set (a gate that compares against two thresholds).
+    /// </summary>
+    internal static void EvaluateSetsAndWipe(int n, Party party, Span<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int sets, Kernel kernel = Kernel.Auto)
+    {
+        if (sets < 1 || points.Length % sets != 0)
+        {
+            throw new ArgumentException($"Comparison DCF: {points.Length} points do not split into {sets} equal sets.", nameof(points));
+        }
+
+        Evaluate(n, party, keys, points, outputs, -1, kernel, wipe: true, sets: sets);
+    }
+
+    private static void Evaluate(int n, Party party, ReadOnlySpan<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int maxDegreeOfParallelism, Kernel kernel, bool wipe, int sets)
     {
         if (!Supports(kernel))
         {
@@ -179,16 +195,16 @@ internal static unsafe class BitDcf
         }
 
         CheckBits(n);
-        int count = points.Length;
+        int count = points.Length / sets;
         long need = BatchBytes(n, count);
         if (keys.Length < need)
         {
             throw new ArgumentException($"Comparison DCF keys: {count} keys at n = {n} need {need} bytes; got {keys.Length}.", nameof(keys));
         }
 
-        if (outputs.Length < count)
+        if (outputs.Length < sets * count)
         {
-            throw new ArgumentException($"Comparison DCF outputs: need {count} entries; got {outputs.Length}.", nameof(outputs));
+            throw new ArgumentException($"Comparison DCF outputs: need {sets * count} entries; got {outputs.Length}.", nameof(outputs));
         }
 
         int degree = FssKeyBits.Degree(maxDegreeOfParallelism, nameof(maxDegreeOfParallelism));
@@ -199,7 +215,7 @@ internal static unsafe class BitDcf
             nint k = (nint)pk, x = (nint)px, o = (nint)po;
             ulong t0 = party == Party.A ? 0UL : 1UL;
             FssKeyBits.ForChunks(count, degree, Group, 4096, (start, len) =>
-                EvaluateRange(n, t0, (byte*)k, (ulong*)x, (byte*)o, start, len, kernel, wipe));
+                EvaluateRange(n, t0, (byte*)k, (ulong*)x, (byte*)o, start, len, kernel, wipe, sets, count));
         }
     }
 
@@ -308,11 +324,11 @@ internal static unsafe class BitDcf
         _ => Vector128<ulong>.AllBitsSet,
     };
 
-    private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel, bool wipe)
+    private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel, bool wipe, int sets, int total)
     {
         if (kernel == Kernel.Avx512)
         {
-            EvaluateRangeAvx512(n, t0, keys, points, outputs, start, count, wipe);
+            EvaluateRangeAvx512(n, t0, keys, points, outputs, start, count, wipe, sets, total);
             return;
         }
 
@@ -323,29 +339,33 @@ internal static unsafe class BitDcf
         {
             int g = Math.Min(Group, start + count - g0);
             byte* block = keys + ((nint)(g0 / Group) * Group * size);
-            for (int e = 0; e < Group; e++)
+            for (int set = 0; set < sets; set++)
             {
-                ulong x = points[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
-                lanes[e].X = Unsafe.ReadUnaligned<Vector128<ulong>>(block + (16 * e));
-                lanes[e].T = Vector128.Create(0 - t0);
-                lanes[e].V = Vector128<ulong>.Zero;
-                lanes[e].P = Vector128.Create(n == 64 ? x : x << (64 - n));
-                lanes[e].Z = (int)(x & FssKeyBits.Mask(LeafBits(n)));
-            }
+                ulong* setPoints = points + ((nint)set * total);
+                for (int e = 0; e < Group; e++)
+                {
+                    ulong x = setPoints[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                    lanes[e].X = Unsafe.ReadUnaligned<Vector128<ulong>>(block + (16 * e));
+                    lanes[e].T = Vector128.Create(0 - t0);
+                    lanes[e].V = Vector128<ulong>.Zero;
+                    lanes[e].P = Vector128.Create(n == 64 ? x : x << (64 - n));
+                    lanes[e].Z = (int)(x & FssKeyBits.Mask(LeafBits(n)));
+                }
 
-            switch (kernel)
-            {
-                case Kernel.AesNi:
-                    EvaluateBlockAesNi(n, lanes, block + (16 * Group), o);
-                    break;
-                default:
-                    EvaluateBlockPortable(n, lanes, block + (16 * Group), o);
-                    break;
-            }
+                switch (kernel)
+                {
+                    case Kernel.AesNi:
+                        EvaluateBlockAesNi(n, lanes, block + (16 * Group), o);
+                        break;
+                    default:
+                        EvaluateBlockPortable(n, lanes, block + (16 * Group), o);
+                        break;
+                }
 
-            for (int e = 0; e < g; e++)
-            {
-                outputs[g0 + e] = o[e];
+                for (int e = 0; e < g; e++)
+                {
+                    outputs[((nint)set * total) + g0 + e] = o[e];
+                }
             }
 
             if (wipe)
@@ -497,7 +517,7 @@ internal static unsafe class BitDcf
     /// and duplicated into both halves of each key's lane), and the leaf bits are read back without bounds checks.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void EvaluateRangeAvx512(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, bool wipe)
+    private static void EvaluateRangeAvx512(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, bool wipe, int sets, int total)
     {
         int size = KeySize(n);
         int shift = 64 - n;
@@ -511,36 +531,39 @@ internal static unsafe class BitDcf
         {
             int g = Math.Min(Group, start + count - g0);
             byte* block = keys + ((nint)(g0 / Group) * Group * size);
-            ulong* x = points + g0;
-            if (g < Group)
+            for (int set = 0; set < sets; set++)
             {
-                for (int e = 0; e < Group; e++)
+                ulong* x = points + ((nint)set * total) + g0;
+                if (g < Group)
                 {
-                    padded[e] = x[Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                    for (int e = 0; e < Group; e++)
+                    {
+                        padded[e] = x[Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                    }
+
+                    x = padded;
                 }
 
-                x = padded;
-            }
+                for (int q = 0; q < 4; q++)
+                {
+                    Vector512<ulong> p = Avx512F.PermuteVar8x64(Vector256.Load(x + (4 * q)).ToVector512Unsafe(), spread);
+                    quads[q].X = Vector512.Load((ulong*)(block + (64 * q)));
+                    quads[q].T = t;
+                    quads[q].V = Vector512<ulong>.Zero;
+                    quads[q].P = Vector512.ShiftLeft(p, shift); // shift 0 at n = 64 leaves p as it is
+                }
 
-            for (int q = 0; q < 4; q++)
-            {
-                Vector512<ulong> p = Avx512F.PermuteVar8x64(Vector256.Load(x + (4 * q)).ToVector512Unsafe(), spread);
-                quads[q].X = Vector512.Load((ulong*)(block + (64 * q)));
-                quads[q].T = t;
-                quads[q].V = Vector512<ulong>.Zero;
-                quads[q].P = Vector512.ShiftLeft(p, shift); // shift 0 at n = 64 leaves p as it is
-            }
+                EvaluateBlockAvx512(n, quads, block + (16 * Group));
 
-            EvaluateBlockAvx512(n, quads, block + (16 * Group));
-
-            // Output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block (left in X).
-            for (int e = 0; e < g; e++)
-            {
-                Quad* q = quads + (e >> 2);
-                int z = (int)(x[e] & zMask);
-                ulong word = ((ulong*)&q->X)[(2 * (e & 3)) + (z >> 6)];
-                ulong value = ((ulong*)&q->V)[2 * (e & 3)];
-                outputs[g0 + e] = (byte)(((value >> 2) ^ (word >> (z & 63))) & 1);
+                // Output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block (left in X).
+                for (int e = 0; e < g; e++)
+                {
+                    Quad* q = quads + (e >> 2);
+                    int z = (int)(x[e] & zMask);
+                    ulong word = ((ulong*)&q->X)[(2 * (e & 3)) + (z >> 6)];
+                    ulong value = ((ulong*)&q->V)[2 * (e & 3)];
+                    outputs[((nint)set * total) + g0 + e] = (byte)(((value >> 2) ^ (word >> (z & 63))) & 1);
+                }
             }
 
             if (wipe)

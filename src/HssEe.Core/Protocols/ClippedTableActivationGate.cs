@@ -98,15 +98,16 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         bool isA = context.IsA;
         (ulong limit, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
 
-        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
+        int dcfBytes = checked((int)BitDcf.BatchBytes(n - 1, len));
+        byte[] dcf = keys.TakeLeadingArray(dcfBytes);
         using TableKeys tk = TableKeys.Read(context, keys, len, m, (Values * len) + (2 * words));
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
         ulong[] y = ScratchPool<ulong>.Rent(len);
-        ulong[] low = ScratchPool<ulong>.Rent(len);
+        ulong[] low = ScratchPool<ulong>.Rent(2 * len);
         ulong[] send = ScratchPool<ulong>.Rent((2 * len) + (2 * words));
         ulong[] receive = ScratchPool<ulong>.Rent((2 * len) + (2 * words));
-        byte[] w = ScratchPool<byte>.Rent(len);
+        byte[] w = ScratchPool<byte>.Rent(2 * len);
         try
         {
             ReadOnlySpan<ulong> xs = x.Value.Span;
@@ -121,34 +122,35 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             Span<ulong> bits = send.AsSpan(2 * len, 2 * words);
             bits.Clear();
             ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
-            foreach ((ulong theta, bool isB) in new[] { (0 - limit, false), (limit, true) })
+            // Both thresholds in one pass over the keys: set 0 at theta = -L, set 1 at theta = L.
+            for (int set = 0; set < 2; set++)
             {
+                ulong theta = set == 0 ? 0 - limit : limit;
+                Span<ulong> points = low.AsSpan(set * len, len);
                 for (int i = 0; i < len; i++)
                 {
                     ulong yp = (y[i] - theta + half) & nMask;
-                    low[i] = yp & (half - 1);
+                    points[i] = yp & (half - 1);
                     if (isA)
                     {
                         // The public top bit: into c (both thresholds) and into b.
                         ulong top = yp >> (n - 1);
                         bits[i >> 6] ^= top << (i & 63);
-                        if (isB)
+                        if (set == 1)
                         {
                             bits[words + (i >> 6)] ^= top << (i & 63);
                         }
                     }
                 }
+            }
 
-                BitDcf.Evaluate(n - 1, context.Party, dcf, low.AsSpan(0, len), w.AsSpan(0, len));
-                for (int i = 0; i < len; i++)
-                {
-                    ulong bit = (ulong)w[i] << (i & 63);
-                    bits[i >> 6] ^= bit;
-                    if (isB)
-                    {
-                        bits[words + (i >> 6)] ^= bit;
-                    }
-                }
+            BitDcf.EvaluateSetsAndWipe(n - 1, context.Party, dcf.AsSpan(0, dcfBytes), low.AsSpan(0, 2 * len), w.AsSpan(0, 2 * len), 2);
+            keys.MarkLeadingWiped(dcfBytes);
+            for (int i = 0; i < len; i++)
+            {
+                ulong atMinus = (ulong)w[i] << (i & 63), atPlus = (ulong)w[len + i] << (i & 63);
+                bits[i >> 6] ^= atMinus ^ atPlus;
+                bits[words + (i >> 6)] ^= atPlus;
             }
 
             ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(Values * len, 2 * words);

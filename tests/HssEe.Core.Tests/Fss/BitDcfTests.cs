@@ -138,6 +138,47 @@ public class BitDcfTests
     }
 
     [Theory]
+    [InlineData(BitDcf.Kernel.Avx512)]
+    [InlineData(BitDcf.Kernel.AesNi)]
+    [InlineData(BitDcf.Kernel.Portable)]
+    internal void Several_point_sets_in_one_pass_match_separate_evaluations_and_wipe_the_keys(BitDcf.Kernel kernel)
+    {
+        if (!BitDcf.Supports(kernel))
+        {
+            return; // the machine lacks the instructions; CI machines with them run it
+        }
+
+        (AesPrg prg, string seed) = TestSeeds.Fresh();
+        using var _ = prg;
+        foreach ((int n, int sets) in new[] { (5, 2), (31, 2), (40, 3), (64, 1) })
+        {
+            const int Keys = 4133; // several chunks and a short last group
+            ulong[] alphas = RandomPoints(prg, Keys, n);
+            ulong[] points = RandomPoints(prg, sets * Keys, n);
+            points[(sets - 1) * Keys] = alphas[0];
+            var keysA = new byte[BitDcf.BatchBytes(n, Keys)];
+            var keysB = new byte[keysA.Length];
+            BitDcf.Generate(n, alphas, prg, keysA, keysB);
+            var outA = new byte[sets * Keys];
+            var outB = new byte[sets * Keys];
+            BitDcf.EvaluateSetsAndWipe(n, Party.A, keysA, points, outA, sets, kernel);
+            BitDcf.EvaluateSetsAndWipe(n, Party.B, keysB, points, outB, sets, kernel);
+            for (int j = 0; j < sets; j++)
+            {
+                for (int i = 0; i < Keys; i++)
+                {
+                    int expected = points[(j * Keys) + i] < alphas[i] ? 1 : 0;
+                    Assert.True((outA[(j * Keys) + i] ^ outB[(j * Keys) + i]) == expected, $"{kernel} n={n} set {j} key {i}, seed={seed}");
+                }
+            }
+
+            Assert.True(keysA.AsSpan().IndexOfAnyExcept((byte)0) < 0 && keysB.AsSpan().IndexOfAnyExcept((byte)0) < 0, $"{kernel} n={n}: key bytes left (seed {seed})");
+        }
+
+        Assert.Throws<ArgumentException>(() => BitDcf.EvaluateSetsAndWipe(8, Party.A, new byte[BitDcf.BatchBytes(8, 10)], new ulong[21], new byte[21], 2, kernel));
+    }
+
+    [Theory]
     [InlineData(7)]
     [InlineData(15)]
     [InlineData(40)]
