@@ -16,14 +16,20 @@ namespace HssEe.Protocols;
 /// <see cref="TableActivationGate"/>) for -L &lt;= x &lt; L, and <c>A_R x + B_R</c> for x &gt;= L, at scale f + u
 /// (tail slopes are integers at that scale: A = round(a 2^u)). With c = 1{-L &lt;= x &lt; L} and b = 1{x &gt;= L}:
 /// <c>out = A_L x + B_L + c (G - A_L x - B_L) + b ((A_R - A_L) x + B_R - B_L)</c>.</para>
-/// <para><b>Round 1</b> opens Y = x + r mod 2^64. The comparison key (depth n - 1, threshold r mod 2^(n-1))
-/// evaluated at the masked values of x + L and x - L gives XOR shares of 1{x &gt;= -L} and b, as in the ReLU
-/// gate; c is their XOR, so r's top bit cancels. The look-up uses Y's low m + u bits.</para>
+/// <para><b>Round 1</b> opens Y = x + r mod 2^64. As in the ReLU gate, 1{x &gt;= theta} is y1 XOR r1 XOR
+/// 1{y0 &lt; r0} for the masked value of x - theta (y0, r0: the low n - 1 bits). The comparison key compares
+/// only the top n - 1 - j of those bits, 1{y0 &gt;&gt; j &lt; r0 &gt;&gt; j} (depth n - 1 - j), which differs from
+/// the exact bit only when x - theta is in [-(2^j - 1), -1]. The key evaluated at the masked values for
+/// theta_1 = -L + 2^j - 1 and theta_2 = L gives XOR shares of 1{x &gt;= theta_1} and b; c is their XOR, so r's
+/// top bit cancels. An input whose comparison is fuzzy thus lies inside the table, in [-L, -L + 2^j - 2] or
+/// [L - 2^j + 1, L - 1], and gets the table or the tail line there: the plan picks j (at most range / 4)
+/// so that the tail lines are within half an output ulp of the function on those inputs (GeLU and SiLU at
+/// f = 12: j = 13 and 14). The look-up uses Y's low m + u bits.</para>
 /// <para><b>Round 2</b> opens c XOR rho_c, b XOR rho_b and W_T, W_S (one message). Every product of c or b
 /// with x, and of c with G, is linear in 14 dealer shares (rho_c, rho_c r, rho_b, rho_b r, and sigma,
 /// sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl with and without the factor rho_c), so the output is
 /// local and exact.</para>
-/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6) bytes. Party B: 14 ring
+/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party B: 14 ring
 /// elements, two bits and the 2^m / 8 pad bytes; party A: seeds. Online: 8 + 16 bytes and 2 bits each way.</para>
 /// </remarks>
 internal sealed class ClippedTableActivationGate : IGateProtocol
@@ -35,6 +41,19 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     /// <summary>(threshold L at scale f, A_L, B_L, A_R, B_R) of a clipped step.</summary>
     internal static (ulong L, ulong AL, ulong BL, ulong AR, ulong BR) Tails(PlanStep step) =>
         ((ulong)step.Parameters[4], (ulong)step.Parameters[5], (ulong)step.Parameters[6], (ulong)step.Parameters[7], (ulong)step.Parameters[8]);
+
+    /// <summary>j: the comparisons use only the top n - 1 - j of the n - 1 low bits (fuzzy by up to 2^j - 1 below each threshold).</summary>
+    internal static int FuzzBits(PlanStep step) => (int)step.Parameters[9];
+
+    /// <summary>Depth of the comparison key: n - 1 - j.</summary>
+    internal static int ComparisonDepth(PlanStep step) => step.InputBits - 1 - FuzzBits(step);
+
+    /// <summary>The thresholds: 1{x &gt;= theta_1} with theta_1 = -L + 2^j - 1, and b = 1{x &gt;= L}.</summary>
+    internal static (ulong Lower, ulong Upper) Thresholds(PlanStep step)
+    {
+        ulong limit = (ulong)step.Parameters[4];
+        return (0 - limit + ((1UL << FuzzBits(step)) - 1), limit);
+    }
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
@@ -50,12 +69,13 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         // The comparison keys first, so that evaluation wraps the record without a copy.
         var alphas = new ulong[len];
         ulong lowMask = GateMath.Mask(n - 1);
+        int j = FuzzBits(step);
         for (int i = 0; i < len; i++)
         {
-            alphas[i] = masks[i] & lowMask;
+            alphas[i] = (masks[i] & lowMask) >> j;
         }
 
-        GateMath.AppendComparisonKeys(step, n - 1, alphas, prg, a, b);
+        GateMath.AppendComparisonKeys(step, ComparisonDepth(step), alphas, prg, a, b);
 
         var rhos = new ulong[2 * words];
         prg.Fill(rhos);
@@ -96,9 +116,10 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
         int len = x.Shape.ElementCount, words = (len + 63) / 64;
         bool isA = context.IsA;
-        (ulong limit, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
-
-        int dcfBytes = checked((int)BitDcf.BatchBytes(n - 1, len));
+        (_, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
+        (ulong lower, ulong upper) = Thresholds(step);
+        int fuzz = FuzzBits(step), depth = ComparisonDepth(step);
+        int dcfBytes = checked((int)BitDcf.BatchBytes(depth, len));
         byte[] dcf = keys.TakeLeadingArray(dcfBytes);
         using TableKeys tk = TableKeys.Read(context, keys, len, m, (Values * len) + (2 * words));
         ulong[] masks = tk.Masks;
@@ -118,19 +139,19 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
 
             await GateMath.OpenIntoAsync(context, low, len, 64, y, cancellationToken).ConfigureAwait(false);
 
-            // Comparisons: the masked value of x - theta is Y - theta; theta = -L gives 1{x >= -L}, theta = L gives b.
+            // Comparisons: the masked value of x - theta is Y - theta; theta_1 gives 1{x >= theta_1}, theta_2 = L gives b.
             Span<ulong> bits = send.AsSpan(2 * len, 2 * words);
             bits.Clear();
             ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
-            // Both thresholds in one pass over the keys: set 0 at theta = -L, set 1 at theta = L.
+            // Both thresholds in one pass over the keys: set 0 at theta_1, set 1 at theta_2; the points drop j low bits.
             for (int set = 0; set < 2; set++)
             {
-                ulong theta = set == 0 ? 0 - limit : limit;
+                ulong theta = set == 0 ? lower : upper;
                 Span<ulong> points = low.AsSpan(set * len, len);
                 for (int i = 0; i < len; i++)
                 {
                     ulong yp = (y[i] - theta + half) & nMask;
-                    points[i] = yp & (half - 1);
+                    points[i] = (yp & (half - 1)) >> fuzz;
                     if (isA)
                     {
                         // The public top bit: into c (both thresholds) and into b.
@@ -144,7 +165,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 }
             }
 
-            BitDcf.EvaluateSetsAndWipe(n - 1, context.Party, dcf.AsSpan(0, dcfBytes), low.AsSpan(0, 2 * len), w.AsSpan(0, 2 * len), 2);
+            BitDcf.EvaluateSetsAndWipe(depth, context.Party, dcf.AsSpan(0, dcfBytes), low.AsSpan(0, 2 * len), w.AsSpan(0, 2 * len), 2);
             keys.MarkLeadingWiped(dcfBytes);
             for (int i = 0; i < len; i++)
             {

@@ -299,8 +299,11 @@ public sealed class PlanBuilder
     /// input range |x| &lt; 2^(bits-1-f), so no comparison is needed: two rounds, ceil(bits/8) + 16 online bytes
     /// per element each way, party B's key 40 + 2^tableBits / 8 bytes per element, party A's three seeds.
     /// With a smaller <paramref name="range"/> the table covers |x| &lt; range and two evaluations of one
-    /// comparison key (depth bits - 1) switch to linear tails outside it (still two rounds; 24 online bytes and
-    /// two bits each way; party B's key 16 (bits - 6) + 112 + 2^tableBits / 8 bytes). With
+    /// comparison key (depth bits - 1 - j) switch to linear tails outside it (still two rounds; 24 online bytes and
+    /// two bits each way; party B's key 16 (bits - 6 - j) + 112 + 2^tableBits / 8 bytes). The comparisons drop
+    /// the j low bits for which the tail lines stay within half an output ulp (2^-(f+1)) of the function on the
+    /// inputs just inside the thresholds, where a top-bits comparison may pick the tail instead of the table
+    /// (GeLU on range 8 and SiLU on range 16 at f = 12: j = 13 and 14). With
     /// <paramref name="rescale"/> a two-round truncation follows and the output has scale f, rounded to nearest;
     /// otherwise the output keeps scale f + u (u = log2 of the cell width in ring units) for the caller to fold
     /// into a later truncation.
@@ -364,7 +367,43 @@ public sealed class PlanBuilder
             (double aR, double bR) = Secant(function, limit, inputRange);
             long Slope(double a) => (long)Math.Round(Math.ScaleB(a, u));
             long Intercept(double b) => (long)new FixedPointFormat(f + u).Encode(b) + (long)half;
-            parameters.AddRange([(long)Math.Round(Math.ScaleB(limit, f)), Slope(aL), Intercept(bL), Slope(aR), Intercept(bR)]);
+            long limitUnits = (long)Math.Round(Math.ScaleB(limit, f));
+            parameters.AddRange([limitUnits, Slope(aL), Intercept(bL), Slope(aR), Intercept(bR)]);
+
+            // Comparing only the top bits (dropping j low bits of the masked value and of the mask) makes each
+            // threshold fuzzy by up to 2^j - 1 input units below it. The thresholds are placed so that the fuzzy
+            // inputs lie inside the table (x in [-L, -L + 2^j - 2] or [L - 2^j + 1, L - 1]), where the tail line may
+            // then be used instead of the table: take the largest j whose tail error there stays within half an
+            // output ulp (2^-(f+1)), at most range / 4, so the comparison keys shrink by 16 j bytes and the
+            // evaluation by j AES blocks per threshold.
+            double TailError(double a, double b, double from, double to)
+            {
+                double worst = 0;
+                for (int k = 0; k <= 64; k++)
+                {
+                    double x = from + ((to - from) * k / 64);
+                    worst = Math.Max(worst, Math.Abs(function(x) - (Math.ScaleB(a, -u) * x) - Math.ScaleB(b - (long)half, -(f + u))));
+                }
+
+                return worst;
+            }
+
+            int fuzzBits = 0;
+            for (int j = 1; j <= Math.Min(f + Math.ILogB(tableRange) - 2, bits - 2); j++)
+            {
+                double zone = Math.ScaleB((1L << j) - 1, -f);
+                double worst = Math.Max(
+                    TailError(Slope(aL), Intercept(bL), -limit, -limit + zone),
+                    TailError(Slope(aR), Intercept(bR), limit - zone, limit));
+                if (!(worst <= Math.ScaleB(1.0, -(f + 1))))
+                {
+                    break;
+                }
+
+                fuzzBits = j;
+            }
+
+            parameters.Add(fuzzBits);
             foreach ((double a, double b) in new[] { (aL, bL), (aR, bR) })
             {
                 double tail = (Math.Abs((double)Slope(a)) * Math.ScaleB(1.0, bits - 1)) + Math.Abs((double)Intercept(b));

@@ -1,3 +1,4 @@
+using HssEe.Fss;
 using HssEe.Protocols;
 using HssEe.Ring;
 using HssEe.Sharing;
@@ -60,16 +61,30 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         int u = TableActivationGate.CellShift(step0);
         (ulong limitU, ulong aL, ulong bL, ulong aR, ulong bR) = ClippedTableActivationGate.Tails(step0);
         long limit = (long)limitU;
+        int fuzz = ClippedTableActivationGate.FuzzBits(step0);
+        long zone = (1L << fuzz) - 1; // inputs within 2^j - 1 inside either threshold may get the tail or the table
 
-        // Every input with |x| < 2^(n-1) - L.
+        // Every input with |x| < 2^(n-1) - L, then 64 more copies of each input in the fuzzy zones (each copy
+        // gets its own mask, so the zones' tail-or-table choice is exercised).
         long bound = (1L << (n - 1)) - limit;
-        int count = (int)((2 * bound) - 1);
-        var shape = new TensorShape(count);
-        var values = new ulong[count];
-        for (int i = 0; i < count; i++)
+        var list = new List<ulong>();
+        for (long x = -bound + 1; x < bound; x++)
         {
-            values[i] = (ulong)(i - bound + 1);
+            list.Add((ulong)x);
         }
+
+        for (long d = 1; d <= zone; d++)
+        {
+            for (int copy = 0; copy < 64; copy++)
+            {
+                list.Add((ulong)(-limit + zone - d));
+                list.Add((ulong)(limit - d));
+            }
+        }
+
+        ulong[] values = [.. list];
+        int count = values.Length;
+        var shape = new TensorShape(count);
 
         plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t", range: range).Build();
         (Share a, Share b) = SecretSharing.Split(new RingTensor(values, shape), f);
@@ -77,25 +92,48 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         RingTensor output = SecretSharing.Reconstruct(run.A, run.B);
         ulong[] tables = TableActivationGate.BuildTables(function, u, m, f);
         int size = 1 << m;
+        bool fuzzySeen = false;
+        int distinct = 0;
         for (int i = 0; i < count; i++)
         {
             long x = (long)values[i];
             ulong got = output.Span[i];
+            ulong left = (aL * (ulong)x) + bL, right = (aR * (ulong)x) + bR;
+            long below = x >> u, e0 = x - (below << u);
+            ulong Line(long idx, long e) => tables[(int)(idx & (size - 1))] + (tables[size + (int)(idx & (size - 1))] * (ulong)e);
+            bool table = got == Line(below, e0) || got == Line(below + 1, e0 - (1L << u));
             if (x < -limit)
             {
-                Assert.True(got == (aL * (ulong)x) + bL, $"x = {x}: left tail expected");
+                Assert.True(got == left, $"x = {x}: left tail expected");
             }
             else if (x >= limit)
             {
-                Assert.True(got == (aR * (ulong)x) + bR, $"x = {x}: right tail expected");
+                Assert.True(got == right, $"x = {x}: right tail expected");
+            }
+            else if (x < -limit + zone)
+            {
+                Assert.True(table || got == left, $"x = {x} (lower fuzzy zone, j = {fuzz}): output {Signed(got, 64)} is neither the table nor the left tail");
+                fuzzySeen |= got == left && !table;
+                distinct += left != Line(below, e0) && left != Line(below + 1, e0 - (1L << u)) ? 1 : 0;
+            }
+            else if (x >= limit - zone)
+            {
+                Assert.True(table || got == right, $"x = {x} (upper fuzzy zone, j = {fuzz}): output {Signed(got, 64)} is neither the table nor the right tail");
+                fuzzySeen |= got == right && !table;
+                distinct += right != Line(below, e0) && right != Line(below + 1, e0 - (1L << u)) ? 1 : 0;
             }
             else
             {
-                long below = x >> u, e0 = x - (below << u);
-                ulong Line(long idx, long e) => tables[(int)(idx & (size - 1))] + (tables[size + (int)(idx & (size - 1))] * (ulong)e);
-                Assert.True(got == Line(below, e0) || got == Line(below + 1, e0 - (1L << u)), $"x = {x}: output {Signed(got, 64)} is neither anchor's line");
+                Assert.True(table, $"x = {x}: output {Signed(got, 64)} is neither anchor's line");
             }
         }
+
+        // The plan's j must be used where the tails allow it (this function's tails are close near the thresholds).
+        Assert.True(fuzz >= 1, $"expected a fuzzy comparison (j >= 1), got j = {fuzz}");
+        Assert.True(fuzzySeen || distinct == 0, $"no input in the fuzzy zones took a tail (j = {fuzz}, L = {limit}, {distinct} zone inputs where tail and table differ)");
+
+        // Party A's key is the comparison key of depth n - 1 - j plus seeds.
+        Assert.InRange(costs[0].KeyBytes, BitDcf.BatchBytes(n - 1 - fuzz, count), BitDcf.BatchBytes(n - 1 - fuzz, count) + 1024);
 
         // Two rounds: Y (8 bytes), then W_T, W_S and two bit vectors in one message.
         Assert.Equal(2, run.Cost.Rounds);
