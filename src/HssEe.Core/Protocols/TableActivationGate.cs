@@ -285,7 +285,12 @@ internal sealed class TableActivationGate : IGateProtocol
     /// Subset sums of the tables per pad byte: entry 256 q + b holds (sum, sum) of (T[8q + k], S[8q + k]) over
     /// the set bits k of b (2^m / 8 * 256 pairs: 256 KiB at m = 9, computed once per step).
     /// </summary>
-    private static Vector128<ulong>[] ByteSums(PlanStep step)
+    private static Vector128<ulong>[] ByteSums(PlanStep step) => SumsCache.GetValue(step, ComputeByteSums);
+
+    // Per plan step (public table data, no secrets): the two in-process parties of a simulation share one copy in cache.
+    private static readonly ConditionalWeakTable<PlanStep, Vector128<ulong>[]> SumsCache = new();
+
+    private static Vector128<ulong>[] ComputeByteSums(PlanStep step)
     {
         int m = TableBits(step), size = 1 << m, bytes = Math.Max(1, size / 8);
         ReadOnlySpan<ulong> blob = MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan());
@@ -333,48 +338,58 @@ internal sealed class TableActivationGate : IGateProtocol
     /// sum_k g_k T[k] and sum_k g_k S[k], where g is the pad <paramref name="bits"/> rotated up by
     /// <paramref name="shift"/> (g_k = b_(k - shift mod 2^m)): with the DPF point at -alpha, the unit
     /// vector's term lands on T[shift - alpha]. Rotating the bits instead of the table lets every pad byte
-    /// select a precomputed subset sum (<see cref="ByteSums"/>): 2^m / 8 loads and adds per element.
+    /// select a precomputed subset sum (<see cref="ByteSums"/>): 2^m / 8 loads and adds per element. Each rotated
+    /// pad word is formed in a register from two pad words and its eight bytes index the sums directly (four
+    /// accumulators), so the rotated pad is never stored and re-read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (ulong T, ulong S) InnerProducts(ReadOnlySpan<ulong> bits, Vector128<ulong>[] sums, int m, int shift)
     {
         int size = 1 << m;
-        Span<ulong> g = stackalloc ulong[MaxTableBits <= 12 ? 64 : 0];
-        int words = PadWords(m);
+        if (sums.Length < Math.Max(1, size / 8) * 256)
+        {
+            throw new ArgumentException($"The byte sums hold {sums.Length} entries; 2^{m} cells need {Math.Max(1, size / 8) * 256}.", nameof(sums));
+        }
+
+        ref Vector128<ulong> table = ref MemoryMarshal.GetArrayDataReference(sums);
+        Vector128<ulong> acc0 = Vector128<ulong>.Zero, acc1 = Vector128<ulong>.Zero, acc2 = Vector128<ulong>.Zero, acc3 = Vector128<ulong>.Zero;
         if (m < 6)
         {
             ulong mask = GateMath.Mask(size);
             ulong v = bits[0] & mask;
-            g[0] = shift == 0 ? v : ((v << shift) | (v >> (size - shift))) & mask;
+            ulong x = shift == 0 ? v : ((v << shift) | (v >> (size - shift))) & mask;
+            for (int q = 0; q < Math.Max(1, size / 8); q++)
+            {
+                acc0 += Unsafe.Add(ref table, (q * 256) + (int)((x >> (8 * q)) & 255));
+            }
         }
         else
         {
-            int w = shift >> 6, b = shift & 63;
+            int words = PadWords(m), w = shift >> 6, b = shift & 63, wordMask = words - 1;
+            if (bits.Length < words)
+            {
+                throw new ArgumentException($"The pad has {bits.Length} words; 2^{m} cells need {words}.", nameof(bits));
+            }
+
+            ref ulong pad = ref MemoryMarshal.GetReference(bits);
             for (int i = 0; i < words; i++)
             {
-                ulong hi = bits[(i - w + words) & (words - 1)];
-                ulong lo = bits[(i - w - 1 + (2 * words)) & (words - 1)];
-                g[i] = b == 0 ? hi : (hi << b) | (lo >> (64 - b));
+                // Word i of the pad rotated up by shift bits; the split right shift makes b = 0 contribute nothing from lo.
+                ulong hi = Unsafe.Add(ref pad, (i - w) & wordMask), lo = Unsafe.Add(ref pad, (i - w - 1) & wordMask);
+                ulong x = (hi << b) | ((lo >> 1) >> (63 - b));
+                ref Vector128<ulong> t = ref Unsafe.Add(ref table, i * 8 * 256);
+                acc0 += Unsafe.Add(ref t, (int)(x & 255));
+                acc1 += Unsafe.Add(ref t, 256 + (int)((x >> 8) & 255));
+                acc2 += Unsafe.Add(ref t, 512 + (int)((x >> 16) & 255));
+                acc3 += Unsafe.Add(ref t, 768 + (int)((x >> 24) & 255));
+                acc0 += Unsafe.Add(ref t, 1024 + (int)((x >> 32) & 255));
+                acc1 += Unsafe.Add(ref t, 1280 + (int)((x >> 40) & 255));
+                acc2 += Unsafe.Add(ref t, 1536 + (int)((x >> 48) & 255));
+                acc3 += Unsafe.Add(ref t, 1792 + (int)(x >> 56));
             }
         }
 
-        Vector128<ulong> acc0 = Vector128<ulong>.Zero, acc1 = Vector128<ulong>.Zero;
-        ReadOnlySpan<byte> gb = MemoryMarshal.AsBytes(g[..words]);
-        int count = Math.Max(1, size / 8);
-        ref Vector128<ulong> table = ref MemoryMarshal.GetArrayDataReference(sums);
-        int q = 0;
-        for (; q + 1 < count; q += 2)
-        {
-            acc0 += Unsafe.Add(ref table, (q * 256) + gb[q]);
-            acc1 += Unsafe.Add(ref table, ((q + 1) * 256) + gb[q + 1]);
-        }
-
-        if (q < count)
-        {
-            acc0 += Unsafe.Add(ref table, (q * 256) + gb[q]);
-        }
-
-        Vector128<ulong> total = acc0 + acc1;
+        Vector128<ulong> total = (acc0 + acc1) + (acc2 + acc3);
         return (total.GetElement(0), total.GetElement(1));
     }
 
