@@ -23,23 +23,13 @@ internal static class KeyBufferPool
     /// <summary>Smallest buffer worth pooling (smaller ones are cheap to allocate).</summary>
     public const int MinimumPooledBytes = 1 << 20;
 
-    private static readonly List<byte[]> Free = [];
-    private static long _retained;
+    private static readonly RetainedArrays<byte> Free = new(Math.Min(4L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8));
 
     /// <summary>Cap on the bytes kept for reuse.</summary>
-    public static long MaxRetainedBytes { get; } = Math.Min(4L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
+    public static long MaxRetainedBytes => Free.MaxBytes;
 
     /// <summary>Bytes currently retained (all zero).</summary>
-    public static long RetainedBytes
-    {
-        get
-        {
-            lock (Free)
-            {
-                return _retained;
-            }
-        }
-    }
+    public static long RetainedBytes => Free.RetainedBytes;
 
     /// <summary>
     /// A pinned array of at least <paramref name="length"/> bytes whose bytes from
@@ -47,28 +37,9 @@ internal static class KeyBufferPool
     /// </summary>
     public static byte[] Rent(int length)
     {
-        if (length >= MinimumPooledBytes)
+        if (length >= MinimumPooledBytes && Free.TakeBestFit(length) is { } found)
         {
-            lock (Free)
-            {
-                int best = -1;
-                for (int i = 0; i < Free.Count; i++)
-                {
-                    int size = Free[i].Length;
-                    if (size >= length && size <= length + (length / 2) && (best < 0 || size < Free[best].Length))
-                    {
-                        best = i;
-                    }
-                }
-
-                if (best >= 0)
-                {
-                    byte[] found = Free[best];
-                    Free.RemoveAt(best);
-                    _retained -= found.Length;
-                    return found;
-                }
-            }
+            return found;
         }
 
         byte[] fresh = GC.AllocateUninitializedArray<byte>(length, pinned: true);
@@ -91,26 +62,6 @@ internal static class KeyBufferPool
             return;
         }
 
-        lock (Free)
-        {
-            if (_retained + buffer.Length > MaxRetainedBytes)
-            {
-                // Evict smaller buffers first while that makes room: large records are the expensive ones to fault in.
-                Free.Sort((x, y) => x.Length.CompareTo(y.Length));
-                while (Free.Count > 0 && _retained + buffer.Length > MaxRetainedBytes && Free[0].Length <= buffer.Length)
-                {
-                    _retained -= Free[0].Length;
-                    Free.RemoveAt(0);
-                }
-
-                if (_retained + buffer.Length > MaxRetainedBytes)
-                {
-                    return;
-                }
-            }
-
-            Free.Add(buffer);
-            _retained += buffer.Length;
-        }
+        Free.Keep(buffer);
     }
 }

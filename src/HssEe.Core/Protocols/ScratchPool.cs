@@ -18,7 +18,7 @@ namespace HssEe.Protocols;
 /// <para>Every array is wiped with <see cref="CryptographicOperations.ZeroMemory"/> when returned, so a retained
 /// array never holds a share, a mask or an opened value. The pool retains at most
 /// <see cref="MaxRetainedBytes"/> (a sixteenth of the memory the GC may use, capped at 1 GiB); beyond that,
-/// returned arrays are wiped and dropped.</para>
+/// smaller retained arrays are evicted first when that makes room, else the returned array is dropped.</para>
 /// </remarks>
 /// <typeparam name="T">Element type.</typeparam>
 internal static class ScratchPool<T>
@@ -27,23 +27,13 @@ internal static class ScratchPool<T>
     /// <summary>Smallest array (in bytes) kept in this pool; smaller ones use the shared array pool.</summary>
     public const int MinimumPooledBytes = 1 << 20;
 
-    private static readonly List<T[]> Free = [];
-    private static long _retained;
+    private static readonly RetainedArrays<T> Free = new(Math.Min(1L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 16));
 
     /// <summary>Cap on the bytes kept for reuse.</summary>
-    public static long MaxRetainedBytes { get; } = Math.Min(1L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 16);
+    public static long MaxRetainedBytes => Free.MaxBytes;
 
     /// <summary>Bytes currently retained (all zero).</summary>
-    public static long RetainedBytes
-    {
-        get
-        {
-            lock (Free)
-            {
-                return _retained;
-            }
-        }
-    }
+    public static long RetainedBytes => Free.RetainedBytes;
 
     /// <summary>An array of at least <paramref name="length"/> elements, all zero.</summary>
     /// <param name="length">Elements needed.</param>
@@ -58,28 +48,7 @@ internal static class ScratchPool<T>
             return small;
         }
 
-        lock (Free)
-        {
-            int best = -1;
-            for (int i = 0; i < Free.Count; i++)
-            {
-                int size = Free[i].Length;
-                if (size >= length && size <= length + (length / 2) && (best < 0 || size < Free[best].Length))
-                {
-                    best = i;
-                }
-            }
-
-            if (best >= 0)
-            {
-                T[] found = Free[best];
-                Free.RemoveAt(best);
-                _retained -= Bytes(found.Length);
-                return found;
-            }
-        }
-
-        return new T[length];
+        return Free.TakeBestFit(length) ?? new T[length];
     }
 
     /// <summary>Wipes <paramref name="array"/> (every element) and keeps it for reuse if it is large and the cap allows.</summary>
@@ -94,18 +63,8 @@ internal static class ScratchPool<T>
         }
 
         CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(array.AsSpan()));
-        long bytes = Bytes(array.Length);
-        lock (Free)
-        {
-            if (_retained + bytes > MaxRetainedBytes)
-            {
-                return;
-            }
-
-            Free.Add(array);
-            _retained += bytes;
-        }
+        Free.Keep(array);
     }
 
-    private static long Bytes(int length) => (long)length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+    private static long Bytes(int length) => RetainedArrays<T>.Bytes(length);
 }
