@@ -143,6 +143,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             Span<ulong> bits = send.AsSpan(2 * len, 2 * words);
             bits.Clear();
             ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
+
             // Both thresholds in one pass over the keys: set 0 at theta_1, set 1 at theta_2; the points drop j low bits.
             for (int set = 0; set < 2; set++)
             {
@@ -169,9 +170,9 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             keys.MarkLeadingWiped(dcfBytes);
             for (int i = 0; i < len; i++)
             {
-                ulong atMinus = (ulong)w[i] << (i & 63), atPlus = (ulong)w[len + i] << (i & 63);
-                bits[i >> 6] ^= atMinus ^ atPlus;
-                bits[words + (i >> 6)] ^= atPlus;
+                ulong atLower = (ulong)w[i] << (i & 63), atUpper = (ulong)w[len + i] << (i & 63);
+                bits[i >> 6] ^= atLower ^ atUpper;
+                bits[words + (i >> 6)] ^= atUpper;
             }
 
             ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(Values * len, 2 * words);
