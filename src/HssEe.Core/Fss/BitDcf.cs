@@ -324,57 +324,223 @@ internal static unsafe class BitDcf
         _ => Vector128<ulong>.AllBitsSet,
     };
 
+    /// <summary>
+    /// Evaluates keys [start, start + count) at every set's point. Set 0 walks each block of 16 keys; a later set's
+    /// point that shares the tree path of the set-0 point (it differs only in the nu leaf bits) reads its bit from the
+    /// same corrected leaf, so two thresholds a few leaf widths apart cost about one walk per key instead of two.
+    /// The keys whose points part earlier are copied into a pending block (wiped after use) and walked sixteen at a time.
+    /// </summary>
     private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel, bool wipe, int sets, int total)
     {
-        if (kernel == Kernel.Avx512)
-        {
-            EvaluateRangeAvx512(n, t0, keys, points, outputs, start, count, wipe, sets, total);
-            return;
-        }
+        int size = KeySize(n), nu = LeafBits(n), blockBytes = Group * size;
+        ulong nMask = FssKeyBits.Mask(n), zMask = FssKeyBits.Mask(nu);
+        byte* quadSpace = stackalloc byte[(4 * sizeof(Quad)) + 64];
+        var walker = new Walker(n, t0, kernel, stackalloc Lane[Group], (Quad*)(((nint)quadSpace + 63) & ~(nint)63)); // 64-byte aligned quads
+        ulong* x = stackalloc ulong[Group];
 
-        int size = KeySize(n);
-        Lane* lanes = stackalloc Lane[Group];
-        byte* o = stackalloc byte[Group];
-        for (int g0 = start; g0 < start + count; g0 += Group)
+        // Pending later-set evaluations: before a block fewer than 16 wait, and a block adds at most 16 (sets - 1).
+        int capacity = sets > 1 ? Group * sets : 0;
+        long pendingBytes = (long)blockBytes * sets;
+        byte[]? pendingArray = sets > 1 && pendingBytes > 64 * 1024 ? GC.AllocateArray<byte>(checked((int)pendingBytes), pinned: true) : null;
+        byte* pendingStack = stackalloc byte[sets > 1 && pendingArray is null ? (int)pendingBytes : 0];
+        byte* pending = pendingArray is null ? pendingStack : (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pendingArray));
+        ulong* pendingPoints = stackalloc ulong[capacity];
+        nint* pendingOutputs = stackalloc nint[capacity];
+        int waiting = 0;
+        try
         {
-            int g = Math.Min(Group, start + count - g0);
-            byte* block = keys + ((nint)(g0 / Group) * Group * size);
-            for (int set = 0; set < sets; set++)
+            for (int g0 = start; g0 < start + count; g0 += Group)
             {
-                ulong* setPoints = points + ((nint)set * total);
+                int g = Math.Min(Group, start + count - g0);
+                byte* block = keys + ((nint)(g0 / Group) * blockBytes);
                 for (int e = 0; e < Group; e++)
                 {
-                    ulong x = setPoints[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
-                    lanes[e].X = Unsafe.ReadUnaligned<Vector128<ulong>>(block + (16 * e));
-                    lanes[e].T = Vector128.Create(0 - t0);
-                    lanes[e].V = Vector128<ulong>.Zero;
-                    lanes[e].P = Vector128.Create(n == 64 ? x : x << (64 - n));
-                    lanes[e].Z = (int)(x & FssKeyBits.Mask(LeafBits(n)));
+                    x[e] = points[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
                 }
 
-                switch (kernel)
-                {
-                    case Kernel.AesNi:
-                        EvaluateBlockAesNi(n, lanes, block + (16 * Group), o);
-                        break;
-                    default:
-                        EvaluateBlockPortable(n, lanes, block + (16 * Group), o);
-                        break;
-                }
-
+                walker.Walk(block, x);
                 for (int e = 0; e < g; e++)
                 {
-                    outputs[((nint)set * total) + g0 + e] = o[e];
+                    outputs[g0 + e] = walker.Bit(e, x[e] & zMask);
+                }
+
+                for (int set = 1; set < sets; set++)
+                {
+                    nint row = (nint)set * total;
+                    for (int e = 0; e < g; e++)
+                    {
+                        ulong xs = points[row + g0 + e];
+                        if (((xs ^ x[e]) & nMask) >> nu == 0)
+                        {
+                            outputs[row + g0 + e] = walker.Bit(e, xs & zMask);
+                        }
+                        else
+                        {
+                            CopyKey(block, e, pending, waiting, size);
+                            pendingPoints[waiting] = xs;
+                            pendingOutputs[waiting] = row + g0 + e;
+                            waiting++;
+                        }
+                    }
+                }
+
+                if (wipe)
+                {
+                    new Span<byte>(block, blockBytes).Clear();
+                }
+
+                int full = waiting / Group;
+                if (full > 0)
+                {
+                    for (int pb = 0; pb < full; pb++)
+                    {
+                        WalkPending(ref walker, pending + ((nint)pb * blockBytes), pendingPoints + (pb * Group), pendingOutputs + (pb * Group), Group, outputs, zMask);
+                    }
+
+                    // The partial block (if any) moves to the front; everything behind it is wiped.
+                    waiting -= full * Group;
+                    Buffer.MemoryCopy(pending + ((nint)full * blockBytes), pending, blockBytes, blockBytes);
+                    new Span<byte>(pending + blockBytes, full * blockBytes).Clear();
+                    for (int e = 0; e < waiting; e++)
+                    {
+                        pendingPoints[e] = pendingPoints[(full * Group) + e];
+                        pendingOutputs[e] = pendingOutputs[(full * Group) + e];
+                    }
                 }
             }
 
-            if (wipe)
+            if (waiting > 0)
             {
-                new Span<byte>(block, Group * size).Clear();
+                for (int e = waiting; e < Group; e++)
+                {
+                    pendingPoints[e] = pendingPoints[waiting - 1]; // the unused (zero) slots are walked anywhere
+                }
+
+                WalkPending(ref walker, pending, pendingPoints, pendingOutputs, waiting, outputs, zMask);
+            }
+        }
+        finally
+        {
+            if (sets > 1)
+            {
+                new Span<byte>(pending, (int)pendingBytes).Clear();
+            }
+
+            walker.Clear();
+        }
+    }
+
+    private static void WalkPending(ref Walker walker, byte* block, ulong* x, nint* destinations, int used, byte* outputs, ulong zMask)
+    {
+        walker.Walk(block, x);
+        for (int e = 0; e < used; e++)
+        {
+            outputs[destinations[e]] = walker.Bit(e, x[e] & zMask);
+        }
+    }
+
+    /// <summary>Copies key <paramref name="e"/> of a batch-layout block into slot <paramref name="slot"/> of a run of blocks.</summary>
+    private static void CopyKey(byte* block, int e, byte* destination, int slot, int size)
+    {
+        byte* to = destination + ((nint)(slot / Group) * Group * size) + ((slot % Group) * 16);
+        byte* from = block + (e * 16);
+        for (int s = 0; s < size / 16; s++)
+        {
+            Unsafe.WriteUnaligned(to + (s * Group * 16), Unsafe.ReadUnaligned<Vector128<byte>>(from + (s * Group * 16)));
+        }
+    }
+
+    /// <summary>
+    /// Walks one block of 16 keys to their leaves with the chosen kernel and reads output bits from the final state:
+    /// the accumulated value bit and the corrected leaf block of each key (any leaf index, so points that share a path share the walk).
+    /// </summary>
+    private ref struct Walker
+    {
+        private readonly int _n;
+        private readonly Kernel _kernel;
+        private readonly Vector512<ulong> _t;
+        private readonly ulong _t0;
+        private readonly Span<Lane> _lanes;
+        private readonly Quad* _quads;
+
+        public Walker(int n, ulong t0, Kernel kernel, Span<Lane> lanes, Quad* quads)
+        {
+            _n = n;
+            _t0 = t0;
+            _kernel = kernel;
+            _t = Vector512.Create(0 - t0);
+            _lanes = lanes;
+            _quads = quads;
+        }
+
+        public readonly void Walk(byte* block, ulong* x)
+        {
+            if (_kernel == Kernel.Avx512)
+            {
+                Vector512<ulong> spread = Vector512.Create(0UL, 0, 1, 1, 2, 2, 3, 3);
+                int shift = 64 - _n;
+                for (int q = 0; q < 4; q++)
+                {
+                    Vector512<ulong> p = Avx512F.PermuteVar8x64(Vector256.Load(x + (4 * q)).ToVector512Unsafe(), spread);
+                    _quads[q].X = Vector512.Load((ulong*)(block + (64 * q)));
+                    _quads[q].T = _t;
+                    _quads[q].V = Vector512<ulong>.Zero;
+                    _quads[q].P = Vector512.ShiftLeft(p, shift); // shift 0 at n = 64 leaves p as it is
+                }
+
+                EvaluateBlockAvx512(_n, _quads, block + (16 * Group));
+                return;
+            }
+
+            byte* o = stackalloc byte[Group];
+            fixed (Lane* lanes = _lanes)
+            {
+                for (int e = 0; e < Group; e++)
+                {
+                    ulong p = x[e];
+                    lanes[e].X = Unsafe.ReadUnaligned<Vector128<ulong>>(block + (16 * e));
+                    lanes[e].T = Vector128.Create(0 - _t0);
+                    lanes[e].V = Vector128<ulong>.Zero;
+                    lanes[e].P = Vector128.Create(_n == 64 ? p : p << (64 - _n));
+                    lanes[e].Z = (int)(p & FssKeyBits.Mask(LeafBits(_n)));
+                }
+
+                if (_kernel == Kernel.AesNi)
+                {
+                    EvaluateBlockAesNi(_n, lanes, block + (16 * Group), o);
+                }
+                else
+                {
+                    EvaluateBlockPortable(_n, lanes, block + (16 * Group), o);
+                }
             }
         }
 
-        new Span<Lane>(lanes, Group).Clear();
+        /// <summary>Key <paramref name="e"/>'s output bit at leaf index <paramref name="z"/> after <see cref="Walk"/>.</summary>
+        public readonly byte Bit(int e, ulong z)
+        {
+            ulong word, value;
+            if (_kernel == Kernel.Avx512)
+            {
+                Quad* q = _quads + (e >> 2);
+                word = ((ulong*)&q->X)[(2 * (e & 3)) + (int)(z >> 6)];
+                value = ((ulong*)&q->V)[2 * (e & 3)];
+            }
+            else
+            {
+                Vector128<ulong> c = _lanes[e].X; // the corrected leaf block (Finish leaves it there)
+                word = z < 64 ? c.ToScalar() : c.GetElement(1);
+                value = _lanes[e].V.ToScalar();
+            }
+
+            return (byte)(((value >> 2) ^ (word >> (int)(z & 63))) & 1);
+        }
+
+        public readonly void Clear()
+        {
+            _lanes.Clear();
+            new Span<Quad>(_quads, 4).Clear();
+        }
     }
 
     /// <summary>One lane's state between levels.</summary>
@@ -430,6 +596,7 @@ internal static unsafe class BitDcf
     private static byte Finish(Lane* lane, Vector128<byte> encrypted, byte* leafPtr)
     {
         Vector128<ulong> c = (encrypted ^ lane->G).AsUInt64() ^ (Unsafe.ReadUnaligned<Vector128<ulong>>(leafPtr) & lane->T);
+        lane->X = c; // the corrected leaf, for further leaf indices on the same path
         int z = lane->Z;
         ulong word = z < 64 ? c.ToScalar() : c.GetElement(1);
         return (byte)(((lane->V.ToScalar() >> 2) ^ (word >> (z & 63))) & 1);
@@ -509,70 +676,6 @@ internal static unsafe class BitDcf
                 Advance(lanes + 15, X86Aes.EncryptLast(b15, k10), cw + (16 * 15));
             }
         }
-    }
-
-    /// <summary>
-    /// The AVX-512 path of <see cref="EvaluateRange"/>: the lanes' start state is loaded straight into the
-    /// 512-bit registers of <see cref="Quad"/> (root seeds from the key block, the points shifted to the top
-    /// and duplicated into both halves of each key's lane), and the leaf bits are read back without bounds checks.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void EvaluateRangeAvx512(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, bool wipe, int sets, int total)
-    {
-        int size = KeySize(n);
-        int shift = 64 - n;
-        ulong zMask = FssKeyBits.Mask(LeafBits(n));
-        byte* quadSpace = stackalloc byte[(4 * sizeof(Quad)) + 64];
-        Quad* quads = (Quad*)(((nint)quadSpace + 63) & ~(nint)63); // 64-byte aligned: no 512-bit access splits a cache line
-        ulong* padded = stackalloc ulong[Group];
-        Vector512<ulong> spread = Vector512.Create(0UL, 0, 1, 1, 2, 2, 3, 3);
-        Vector512<ulong> t = Vector512.Create(0 - t0);
-        for (int g0 = start; g0 < start + count; g0 += Group)
-        {
-            int g = Math.Min(Group, start + count - g0);
-            byte* block = keys + ((nint)(g0 / Group) * Group * size);
-            for (int set = 0; set < sets; set++)
-            {
-                ulong* x = points + ((nint)set * total) + g0;
-                if (g < Group)
-                {
-                    for (int e = 0; e < Group; e++)
-                    {
-                        padded[e] = x[Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
-                    }
-
-                    x = padded;
-                }
-
-                for (int q = 0; q < 4; q++)
-                {
-                    Vector512<ulong> p = Avx512F.PermuteVar8x64(Vector256.Load(x + (4 * q)).ToVector512Unsafe(), spread);
-                    quads[q].X = Vector512.Load((ulong*)(block + (64 * q)));
-                    quads[q].T = t;
-                    quads[q].V = Vector512<ulong>.Zero;
-                    quads[q].P = Vector512.ShiftLeft(p, shift); // shift 0 at n = 64 leaves p as it is
-                }
-
-                EvaluateBlockAvx512(n, quads, block + (16 * Group));
-
-                // Output bit = bit 2 of the accumulated value XOR bit z of the corrected leaf block (left in X).
-                for (int e = 0; e < g; e++)
-                {
-                    Quad* q = quads + (e >> 2);
-                    int z = (int)(x[e] & zMask);
-                    ulong word = ((ulong*)&q->X)[(2 * (e & 3)) + (z >> 6)];
-                    ulong value = ((ulong*)&q->V)[2 * (e & 3)];
-                    outputs[((nint)set * total) + g0 + e] = (byte)(((value >> 2) ^ (word >> (z & 63))) & 1);
-                }
-            }
-
-            if (wipe)
-            {
-                new Span<byte>(block, Group * size).Clear();
-            }
-        }
-
-        new Span<Quad>(quads, 4).Clear();
     }
 
     /// <summary>

@@ -150,11 +150,22 @@ public class BitDcfTests
 
         (AesPrg prg, string seed) = TestSeeds.Fresh();
         using var _ = prg;
-        foreach ((int n, int sets) in new[] { (5, 2), (31, 2), (40, 3), (64, 1) })
+        // near: later sets' points lie within a few hundred of set 0's (two thresholds of one gate), so most share the
+        // tree walk and the rest go through the pending blocks; the others are independent points.
+        foreach ((int n, int sets, bool near) in new[] { (5, 2, false), (31, 2, false), (40, 3, false), (64, 1, false), (18, 2, true), (40, 3, true), (64, 2, true) })
         {
             const int Keys = 4133; // several chunks and a short last group
             ulong[] alphas = RandomPoints(prg, Keys, n);
             ulong[] points = RandomPoints(prg, sets * Keys, n);
+            if (near)
+            {
+                ulong[] offsets = RandomPoints(prg, sets * Keys, 10);
+                for (int i = Keys; i < sets * Keys; i++)
+                {
+                    points[i] = (points[i % Keys] + offsets[i] - 512) & (n == 64 ? ulong.MaxValue : (1UL << n) - 1);
+                }
+            }
+
             points[(sets - 1) * Keys] = alphas[0];
             var keysA = new byte[BitDcf.BatchBytes(n, Keys)];
             var keysB = new byte[keysA.Length];
