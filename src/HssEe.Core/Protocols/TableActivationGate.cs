@@ -372,26 +372,34 @@ internal sealed class TableActivationGate : IGateProtocol
             }
 
             ref ulong pad = ref MemoryMarshal.GetReference(bits);
+
+            // Byte k of a rotated word selects entry 256 (8 i + k) + byte: its byte offset (byte << 4) is the word
+            // shifted and masked to 0xFF0, and the sub-table's offset 0x1000 k is a constant displacement.
+            ref byte t = ref Unsafe.As<Vector128<ulong>, byte>(ref table);
             for (int i = 0; i < words; i++)
             {
                 // Word i of the pad rotated up by shift bits; the split right shift makes b = 0 contribute nothing from lo.
                 ulong hi = Unsafe.Add(ref pad, (i - w) & wordMask), lo = Unsafe.Add(ref pad, (i - w - 1) & wordMask);
                 ulong x = (hi << b) | ((lo >> 1) >> (63 - b));
-                ref Vector128<ulong> t = ref Unsafe.Add(ref table, i * 8 * 256);
-                acc0 += Unsafe.Add(ref t, (int)(x & 255));
-                acc1 += Unsafe.Add(ref t, 256 + (int)((x >> 8) & 255));
-                acc2 += Unsafe.Add(ref t, 512 + (int)((x >> 16) & 255));
-                acc3 += Unsafe.Add(ref t, 768 + (int)((x >> 24) & 255));
-                acc0 += Unsafe.Add(ref t, 1024 + (int)((x >> 32) & 255));
-                acc1 += Unsafe.Add(ref t, 1280 + (int)((x >> 40) & 255));
-                acc2 += Unsafe.Add(ref t, 1536 + (int)((x >> 48) & 255));
-                acc3 += Unsafe.Add(ref t, 1792 + (int)(x >> 56));
+                acc0 += Entry(ref t, (x << 4) & 0xFF0);
+                acc1 += Entry(ref t, ((x >> 4) & 0xFF0) + 0x1000);
+                acc2 += Entry(ref t, ((x >> 12) & 0xFF0) + 0x2000);
+                acc3 += Entry(ref t, ((x >> 20) & 0xFF0) + 0x3000);
+                acc0 += Entry(ref t, ((x >> 28) & 0xFF0) + 0x4000);
+                acc1 += Entry(ref t, ((x >> 36) & 0xFF0) + 0x5000);
+                acc2 += Entry(ref t, ((x >> 44) & 0xFF0) + 0x6000);
+                acc3 += Entry(ref t, ((x >> 52) & 0xFF0) + 0x7000);
+                t = ref Unsafe.AddByteOffset(ref t, (nuint)0x8000);
             }
         }
 
         Vector128<ulong> total = (acc0 + acc1) + (acc2 + acc3);
         return (total.GetElement(0), total.GetElement(1));
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ulong> Entry(ref byte table, ulong byteOffset) =>
+        Unsafe.As<byte, Vector128<ulong>>(ref Unsafe.AddByteOffset(ref table, (nuint)byteOffset));
 
     /// <summary>The definition of <see cref="InnerProducts"/>, bit by bit (tests).</summary>
     internal static (ulong T, ulong S) InnerProductsReference(ReadOnlySpan<ulong> bits, ReadOnlySpan<ulong> tables, int m, int shift)
