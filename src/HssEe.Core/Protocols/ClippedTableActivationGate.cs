@@ -29,8 +29,8 @@ namespace HssEe.Protocols;
 /// with x, and of c with G, is linear in 14 dealer shares (rho_c, rho_c r, rho_b, rho_b r, and sigma,
 /// sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl with and without the factor rho_c), so the output is
 /// local and exact.</para>
-/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party B: 14 ring
-/// elements, two bits and the 2^m / 8 pad bytes; party A: seeds. Online: 8 + 16 bytes and 2 bits each way.</para>
+/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party A: 14 ring
+/// elements and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 16 bytes and 2 bits each way.</para>
 /// </remarks>
 internal sealed class ClippedTableActivationGate : IGateProtocol
 {
@@ -101,8 +101,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             values[(Values * len) + words + (i >> 6)] |= (((r >> (n - 1)) & 1) ^ rhoB) << (i & 63);
         }
 
-        byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, Values * len);
-        TableActivationGate.WriteKeys(a, b, seedMasksA, seedValuesA, seedPad, seedMasksB, values, padsB);
+        byte[] seedValuesB = GateMath.ShareDealerValues(prg, values, Values * len);
+        TableActivationGate.WriteKeys(a, b, seedMasksA, seedValuesB, seedPad, seedMasksB, values, padsB);
         Array.Clear(masks);
         Array.Clear(alphas);
         Array.Clear(rhos);

@@ -212,9 +212,9 @@ internal static class GateMath
     }
 
     /// <summary>
-    /// Turns <paramref name="values"/> (<paramref name="ringCount"/> ring elements, then bit words) into party B's
-    /// shares in place: party A's shares are the expansion of the returned seed, B's ring shares are value - A and
-    /// its bit words value XOR A.
+    /// Turns <paramref name="values"/> (<paramref name="ringCount"/> ring elements, then bit words) into the explicit
+    /// party's shares in place: the seeded party's shares (party A's, unless a gate swaps the roles) are the expansion
+    /// of the returned seed, the explicit ring shares are value - seeded and the bit words value XOR seeded.
     /// </summary>
     public static byte[] ShareDealerValues(AesPrg dealerPrg, Span<ulong> values, int ringCount)
     {
@@ -257,11 +257,12 @@ internal static class GateMath
 
     /// <summary>
     /// This party's <paramref name="count"/> dealer shares written by <see cref="SeededShares"/>, without
-    /// copying: party A expands its seed into a pooled buffer, party B's view points into the key record.
+    /// copying: the <paramref name="seeded"/> party (A unless a gate says otherwise) expands its seed into a
+    /// pooled buffer, the other party's view points into the key record.
     /// </summary>
-    public static DealerShareBuffer DealerShares(GateContext context, StepKeys keys, int count)
+    public static DealerShareBuffer DealerShares(GateContext context, StepKeys keys, int count, Party seeded = Party.A)
     {
-        if (context.IsA)
+        if (context.Party == seeded)
         {
             ulong[] rented = ScratchPool<ulong>.Rent(count);
             ExpandSeed(keys.TakeBytes(AesPrg.SeedSize), rented.AsSpan(0, count));

@@ -9,7 +9,7 @@ using HssEe.Randomness;
 namespace HssEe.Protocols;
 
 /// <summary>
-/// A fast 128-bit checksum of bulk key material (key bundle format version 2): NH-Toeplitz
+/// A fast 128-bit checksum of bulk key material (key bundle format versions 2 and 3): NH-Toeplitz
 /// compression of 4 KiB chunks, then fixed-key AES over the compressed chunks.
 /// </summary>
 /// <remarks>

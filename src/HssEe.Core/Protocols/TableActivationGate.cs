@@ -33,8 +33,8 @@ namespace HssEe.Protocols;
 /// <c>W_T [sigma] - [sigma rho_T] + W_S Yl [sigma] - W_S [sigma rl] - Yl [sigma rho_S] + [sigma rho_S rl]</c>,
 /// exact in Z_2^64, at scale f + u.</para>
 /// <para><b>Opened values.</b> Y is uniform mod 2^n (r is); W_T and W_S are uniform (rho_T, rho_S are).</para>
-/// <para><b>Key per element.</b> Party A: nothing (three step-wide seeds: masks, dealer shares, pads).
-/// Party B: 5 ring elements and 2^m / 8 pad bytes (104 bytes at m = 9). Online: ceil(n/8) + 16 bytes
+/// <para><b>Key per element.</b> Party A: 5 ring elements, its dealer shares (40 bytes; step-wide seeds for
+/// masks and pads). Party B: 2^m / 8 pad bytes (64 bytes at m = 9; step-wide seeds for masks and dealer shares). Online: ceil(n/8) + 16 bytes
 /// each way, two rounds. Approximation error: about max|P''| h^2 / 4 from the lines, plus 2^-(f+1) from
 /// rounding the slope table to f bits (measured values in docs/PROTOCOLS.md).</para>
 /// </remarks>
@@ -123,8 +123,8 @@ internal sealed class TableActivationGate : IGateProtocol
         var values = new ulong[ValuesPerElement * len];
         var padsB = new ulong[(long)len * padWords];
         DealPadsAndSigma(step, masks, seedPad, values, padsB);
-        byte[] seedValuesA = GateMath.ShareDealerValues(prg, values, values.Length);
-        WriteKeys(a, b, seedMasksA, seedValuesA, seedPad, seedMasksB, values, padsB);
+        byte[] seedValuesB = GateMath.ShareDealerValues(prg, values, values.Length);
+        WriteKeys(a, b, seedMasksA, seedValuesB, seedPad, seedMasksB, values, padsB);
         Array.Clear(masks);
         Array.Clear(values);
         Array.Clear(padsB);
@@ -172,19 +172,24 @@ internal sealed class TableActivationGate : IGateProtocol
         Array.Clear(pad);
     }
 
-    /// <summary>Party A: its mask seed, dealer-share seed and pad seed. Party B: its mask seed, explicit shares and pads. Wipes the seeds.</summary>
-    internal static void WriteKeys(KeyMaterial a, KeyMaterial b, byte[] seedMasksA, byte[] seedValuesA, byte[] seedPad, byte[] seedMasksB, ReadOnlySpan<ulong> valuesB, ReadOnlySpan<ulong> padsB)
+    /// <summary>
+    /// Party A: its mask seed, explicit dealer shares (<paramref name="valuesA"/>, from <see cref="GateMath.ShareDealerValues"/>)
+    /// and pad seed. Party B: its mask seed, the seed of its dealer shares and its pads. Wipes the seeds.
+    /// </summary>
+    internal static void WriteKeys(KeyMaterial a, KeyMaterial b, byte[] seedMasksA, byte[] seedValuesB, byte[] seedPad, byte[] seedMasksB, ReadOnlySpan<ulong> valuesA, ReadOnlySpan<ulong> padsB)
     {
+        // Party B stores the pads, so party A stores the explicit dealer shares and B their seed: the two
+        // records are about the same size, and neither party waits on reading the other's share of the work.
         a.WriteBytes(seedMasksA);
-        a.WriteBytes(seedValuesA);
+        a.WriteRing(valuesA);
         a.WriteBytes(seedPad);
         b.WriteBytes(seedMasksB);
-        b.WriteRing(valuesB);
+        b.WriteBytes(seedValuesB);
         b.WriteRing(padsB);
         CryptographicOperations.ZeroMemory(seedMasksA);
         CryptographicOperations.ZeroMemory(seedMasksB);
         CryptographicOperations.ZeroMemory(seedPad);
-        CryptographicOperations.ZeroMemory(seedValuesA);
+        CryptographicOperations.ZeroMemory(seedValuesB);
     }
 
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
@@ -456,7 +461,7 @@ internal sealed class TableKeys : IDisposable
         ulong[] masks = ScratchPool<ulong>.Rent(3 * len);
         GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
         CryptographicOperations.ZeroMemory(seedMasks);
-        DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues);
+        DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
         return context.IsA
             ? new TableKeys(masks, dealer, keys.TakeBytes(AesPrg.SeedSize).ToArray(), default)
             : new TableKeys(masks, dealer, null, keys.TakeSegment(checked(len * TableActivationGate.PadWords(m) * sizeof(ulong))));

@@ -132,8 +132,9 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(fuzz >= 1, $"expected a fuzzy comparison (j >= 1), got j = {fuzz}");
         Assert.True(fuzzySeen || distinct == 0, $"no input in the fuzzy zones took a tail (j = {fuzz}, L = {limit}, {distinct} zone inputs where tail and table differ)");
 
-        // Party A's key is the comparison key of depth n - 1 - j plus seeds.
-        Assert.InRange(costs[0].KeyBytes, BitDcf.BatchBytes(n - 1 - fuzz, count), BitDcf.BatchBytes(n - 1 - fuzz, count) + 1024);
+        // Party A's key is the comparison key of depth n - 1 - j, its 14 dealer shares and two bit words per element, plus seeds.
+        long keyA = BitDcf.BatchBytes(n - 1 - fuzz, count) + (8L * ((14L * count) + (2 * ((count + 63) / 64))));
+        Assert.InRange(costs[0].KeyBytes, keyA, keyA + 1024);
 
         // Two rounds: Y (8 bytes), then W_T, W_S and two bit vectors in one message.
         Assert.Equal(2, run.Cost.Rounds);
