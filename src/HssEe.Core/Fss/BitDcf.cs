@@ -169,8 +169,9 @@ internal static unsafe class BitDcf
     /// <summary>
     /// Evaluates key i at <paramref name="sets"/> points each: <paramref name="points"/>[j count + i] for set j, with the
     /// output bit in <paramref name="outputs"/>[j count + i] (count = points.Length / sets), and zeroes each block of
-    /// 16 keys after its last use. Every set walks a block while its key material is still in L1, so the keys are
-    /// read from memory once rather than once per set (a gate that compares against two thresholds).
+    /// 16 keys after its last use. The keys are read from memory once rather than once per set (a gate that compares
+    /// against two thresholds), and a later set's point on the same tree path as set 0's (differing only in the leaf
+    /// bits) costs no walk of its own: its bit is read from the same corrected leaf.
     /// </summary>
     internal static void EvaluateSetsAndWipe(int n, Party party, Span<byte> keys, ReadOnlySpan<ulong> points, Span<byte> outputs, int sets, Kernel kernel = Kernel.Auto)
     {
