@@ -459,15 +459,15 @@ internal static unsafe class BitDcf
     {
         private readonly int _n;
         private readonly Kernel _kernel;
-        private readonly Vector512<ulong> _t;
-        private readonly ulong _t0;
+        private readonly Vector512<ulong> _t;   // the root control bit spread over every lane (all ones for party B)
+        private readonly ulong _leafMask;
         private readonly Span<Lane> _lanes;
         private readonly Quad* _quads;
 
         public Walker(int n, ulong t0, Kernel kernel, Span<Lane> lanes, Quad* quads)
         {
             _n = n;
-            _t0 = t0;
+            _leafMask = FssKeyBits.Mask(LeafBits(n));
             _kernel = kernel;
             _t = Vector512.Create(0 - t0);
             _lanes = lanes;
@@ -500,10 +500,10 @@ internal static unsafe class BitDcf
                 {
                     ulong p = x[e];
                     lanes[e].X = Unsafe.ReadUnaligned<Vector128<ulong>>(block + (16 * e));
-                    lanes[e].T = Vector128.Create(0 - _t0);
+                    lanes[e].T = _t.GetLower().GetLower();
                     lanes[e].V = Vector128<ulong>.Zero;
                     lanes[e].P = Vector128.Create(_n == 64 ? p : p << (64 - _n));
-                    lanes[e].Z = (int)(p & FssKeyBits.Mask(LeafBits(_n)));
+                    lanes[e].Z = (int)(p & _leafMask);
                 }
 
                 if (_kernel == Kernel.AesNi)
@@ -964,13 +964,9 @@ internal static unsafe class BitDcf
             }
 
             b8 = X86Aes.EncryptLast(b8, k10);
-
             b9 = X86Aes.EncryptLast(b9, k10);
-
             b10 = X86Aes.EncryptLast(b10, k10);
-
             b11 = X86Aes.EncryptLast(b11, k10);
-
             QuadAdvance(quads + 2, Join(b8, b9, b10, b11), cw + 128, leaf);
             b12 = X86Aes.EncryptLast(b12, k10);
             b13 = X86Aes.EncryptLast(b13, k10);
