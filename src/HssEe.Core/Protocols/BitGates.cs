@@ -252,7 +252,13 @@ internal sealed class ReluGate : BitSignGateBase
 /// value, so only the borrow needs a comparison: one comparison-DCF key of depth s (XOR-shared bit).</para>
 /// <para><b>Round 2.</b> The parties open borrow XOR rho (rho a dealer bit) and convert it with dealer shares
 /// of rho, as the ReLU gate does. Everything else is local; the result is exact.</para>
-/// <para><b>Key per element.</b> The comparison key (16 (max(s - 7, 0) + 2) bytes), shares of r &gt;&gt; s,
+/// <para><b>Top-bits borrow</b> (a step compiled with t &lt; s compared bits; the table activations' rescale).
+/// The key compares only the top t of the s low bits, 1{Yl &gt;&gt; (s - t) &lt; rl &gt;&gt; (s - t)} (depth t). It
+/// can differ from the borrow only when Yl and rl agree in those bits after X's low bits wrapped them, which
+/// needs X mod 2^s &gt; 2^s - 2^(s-t): the result is floor(x / 2^s) + 1 there, which is within 2^-t of x / 2^s,
+/// and floor(x / 2^s) elsewhere. So the result is floor(x / 2^s) or, only when x / 2^s is within 2^-t below
+/// an integer, that integer: never more than 1 - 2^-t below or 2^-t above x / 2^s.</para>
+/// <para><b>Key per element.</b> The comparison key (16 (max(t - 7, 0) + 2) bytes, t = s when exact), shares of r &gt;&gt; s,
 /// msb(r) and rho (party A: a seed; party B: 24 bytes) and one bit; r itself comes from two seeds.
 /// Online: ceil((n + 1) / 8) bytes + 1 bit each way.</para>
 /// </remarks>
@@ -264,6 +270,10 @@ internal sealed class BitTruncateGate : IGateProtocol
 
     /// <summary>k = n + 1: Y = X + r is opened mod 2^k (X = x + 2^(n-1) &lt; 2^(k-1)).</summary>
     internal static int OpenedBits(PlanStep step) => step.InputBits + 1;
+
+    /// <summary>t: the borrow compares the top t of the s low bits (s, exact, unless the step says fewer).</summary>
+    internal static int ComparedBits(PlanStep step) =>
+        step.Parameters.Length > 1 ? (int)Math.Min(step.Parameters[1], TruncateGate.Shift(step)) : TruncateGate.Shift(step);
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
@@ -279,12 +289,13 @@ internal sealed class BitTruncateGate : IGateProtocol
         (byte[] seedA, byte[] seedB) = GateMath.SeededMask(prg, r);
         var alphas = new ulong[len];
         ulong lowMask = GateMath.Mask(s);
+        int t = ComparedBits(step);
         for (int i = 0; i < len; i++)
         {
-            alphas[i] = r[i] & lowMask;
+            alphas[i] = (r[i] & lowMask) >> (s - t);
         }
 
-        GateMath.AppendComparisonKeys(step, s, alphas, prg, a, b);
+        GateMath.AppendComparisonKeys(step, t, alphas, prg, a, b);
 
         var rho = new ulong[words];
         prg.Fill(rho);
@@ -320,8 +331,8 @@ internal sealed class BitTruncateGate : IGateProtocol
             return new Share(context.Party, RingTensor.FromSpan(x.Value.Span, x.Shape), x.FractionalBits);
         }
 
-        int words = (len + 63) / 64;
-        int dcfBytes = checked((int)BitDcf.BatchBytes(s, len));
+        int words = (len + 63) / 64, t = ComparedBits(step);
+        int dcfBytes = checked((int)BitDcf.BatchBytes(t, len));
         byte[] dcf = keys.TakeLeadingArray(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (RingValues * len) + words);
@@ -343,10 +354,10 @@ internal sealed class BitTruncateGate : IGateProtocol
             ulong lowMask = GateMath.Mask(s);
             for (int i = 0; i < len; i++)
             {
-                masked[i] = y[i] & lowMask;
+                masked[i] = (y[i] & lowMask) >> (s - t);
             }
 
-            BitDcf.EvaluateAndWipe(s, context.Party, dcf.AsSpan(0, dcfBytes), masked.AsSpan(0, len), w.AsSpan(0, len));
+            BitDcf.EvaluateAndWipe(t, context.Party, dcf.AsSpan(0, dcfBytes), masked.AsSpan(0, len), w.AsSpan(0, len));
             keys.MarkLeadingWiped(dcfBytes);
             ReadOnlySpan<ulong> c = dealer.Span.Slice(RingValues * len, words);
             var mine = new ulong[words];

@@ -12,9 +12,9 @@ namespace HssEe.Protocols;
 /// evaluations of one comparison key decide between the left tail, the table and the right tail. Two rounds.
 /// </summary>
 /// <remarks>
-/// <para><b>Function.</b> <c>P(x) ~ A_L x + B_L</c> for x &lt; -L, the table line <c>G = T + S e</c> (as in
-/// <see cref="TableActivationGate"/>) for -L &lt;= x &lt; L, and <c>A_R x + B_R</c> for x &gt;= L, at scale f + u
-/// (tail slopes are integers at that scale: A = round(a 2^u)). With c = 1{-L &lt;= x &lt; L} and b = 1{x &gt;= L}:
+/// <para><b>Function.</b> <c>P(x) ~ A_L x + B_L</c> for x &lt; -L, the cell's polynomial <c>G = T + S e (+ Q e^2)</c>
+/// (as in <see cref="TableActivationGate"/>) for -L &lt;= x &lt; L, and <c>A_R x + B_R</c> for x &gt;= L, at scale f + w
+/// (tail slopes are integers at that scale: A = round(a 2^w)). With c = 1{-L &lt;= x &lt; L} and b = 1{x &gt;= L}:
 /// <c>out = A_L x + B_L + c (G - A_L x - B_L) + b ((A_R - A_L) x + B_R - B_L)</c>.</para>
 /// <para><b>Round 1</b> opens Y = x + r mod 2^64. As in the ReLU gate, 1{x &gt;= theta} is y1 XOR r1 XOR
 /// 1{y0 &lt; r0} for the masked value of x - theta (y0, r0: the low n - 1 bits). The comparison key compares
@@ -25,25 +25,30 @@ namespace HssEe.Protocols;
 /// [L - 2^j + 1, L - 1], and gets the table or the tail line there: the plan picks j (at most range / 4)
 /// so that the tail lines are within half an output ulp of the function on those inputs (GeLU and SiLU at
 /// f = 12: j = 13 and 14). The look-up uses Y's low m + u bits.</para>
-/// <para><b>Round 2</b> opens c XOR rho_c, b XOR rho_b and W_T, W_S (one message). Every product of c or b
-/// with x, and of c with G, is linear in 14 dealer shares (rho_c, rho_c r, rho_b, rho_b r, and sigma,
-/// sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl with and without the factor rho_c), so the output is
-/// local and exact.</para>
-/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party A: 14 ring
-/// elements and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 16 bytes and 2 bits each way.</para>
+/// <para><b>Round 2</b> opens c XOR rho_c, b XOR rho_b and the W (W_T, W_S, and W_Q for parabolas; one message).
+/// Every product of c or b with x, and of c with G, is linear in 4 degree + 8 dealer shares (rho_c, rho_c r, rho_b,
+/// rho_b r, and the table's 2 degree + 2 shares of <see cref="TableActivationGate.Interpolate"/> with and without
+/// the factor rho_c), so the output is local and exact.</para>
+/// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party A: 4 degree + 8 ring
+/// elements and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 8 (degree + 1)
+/// bytes and 2 bits each way.</para>
 /// </remarks>
 internal sealed class ClippedTableActivationGate : IGateProtocol
 {
     public static readonly ClippedTableActivationGate Instance = new();
 
-    private const int Values = 14;
-
     /// <summary>(threshold L at scale f, A_L, B_L, A_R, B_R) of a clipped step.</summary>
     internal static (ulong L, ulong AL, ulong BL, ulong AR, ulong BR) Tails(PlanStep step) =>
-        ((ulong)step.Parameters[4], (ulong)step.Parameters[5], (ulong)step.Parameters[6], (ulong)step.Parameters[7], (ulong)step.Parameters[8]);
+        ((ulong)step.Parameters[6], (ulong)step.Parameters[7], (ulong)step.Parameters[8], (ulong)step.Parameters[9], (ulong)step.Parameters[10]);
 
     /// <summary>j: the comparisons use only the top n - 1 - j of the n - 1 low bits (fuzzy by up to 2^j - 1 below each threshold).</summary>
-    internal static int FuzzBits(PlanStep step) => (int)step.Parameters[9];
+    internal static int FuzzBits(PlanStep step) => (int)step.Parameters[11];
+
+    /// <summary>
+    /// Ring rows of dealer shares per element: the table's K (<see cref="TableActivationGate.DealerValues"/>), the
+    /// same times rho_c, then rho_c, rho_c r, rho_b, rho_b r.
+    /// </summary>
+    internal static int Values(int degree) => (2 * TableActivationGate.DealerValues(degree)) + 4;
 
     /// <summary>Depth of the comparison key: n - 1 - j.</summary>
     internal static int ComparisonDepth(PlanStep step) => step.InputBits - 1 - FuzzBits(step);
@@ -51,17 +56,18 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     /// <summary>The thresholds: 1{x &gt;= theta_1} with theta_1 = -L + 2^j - 1, and b = 1{x &gt;= L}.</summary>
     internal static (ulong Lower, ulong Upper) Thresholds(PlanStep step)
     {
-        ulong limit = (ulong)step.Parameters[4];
+        ulong limit = (ulong)step.Parameters[6];
         return (0 - limit + ((1UL << FuzzBits(step)) - 1), limit);
     }
 
     public void Deal(PlanStep step, AesPrg prg, KeyMaterial a, KeyMaterial b)
     {
         int n = step.InputBits, len = step.Inputs[0].ElementCount, words = (len + 63) / 64;
-        int padWords = TableActivationGate.PadWords(TableActivationGate.TableBits(step));
+        int padWords = TableActivationGate.PadWords(TableActivationGate.TableBits(step)), degree = TableActivationGate.Degree(step);
+        int k = TableActivationGate.DealerValues(degree), rows = Values(degree);
 
-        // Masks r, rho_T, rho_S (3 len): both parties' shares come from seeds.
-        var masks = new ulong[3 * len];
+        // Masks r, rho_T, rho_S (and rho_Q): both parties' shares come from seeds.
+        var masks = new ulong[TableActivationGate.MaskRows(degree) * len];
         (byte[] seedMasksA, byte[] seedMasksB) = GateMath.SeededMask(prg, masks);
         byte[] seedPad = new byte[AesPrg.SeedSize];
         prg.Fill(seedPad);
@@ -79,29 +85,29 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
 
         var rhos = new ulong[2 * words];
         prg.Fill(rhos);
-        var values = new ulong[(Values * len) + (2 * words)];
+        var values = new ulong[(rows * len) + (2 * words)];
         var padsB = new ulong[(long)len * padWords];
-        TableActivationGate.DealPadsAndSigma(step, masks, seedPad, values.AsSpan(0, 5 * len), padsB);
+        TableActivationGate.DealPadsAndSigma(step, masks, seedPad, values.AsSpan(0, k * len), padsB);
         for (int i = 0; i < len; i++)
         {
             ulong r = masks[i];
             ulong rhoC = BitSignGateBase.Bit(rhos, i), rhoB = BitSignGateBase.Bit(rhos.AsSpan(words), i);
-            for (int t = 0; t < 5; t++)
+            for (int t = 0; t < k; t++)
             {
-                values[((5 + t) * len) + i] = rhoC * values[(t * len) + i];
+                values[((k + t) * len) + i] = rhoC * values[(t * len) + i];
             }
 
-            values[(10 * len) + i] = rhoC;
-            values[(11 * len) + i] = rhoC * r;
-            values[(12 * len) + i] = rhoB;
-            values[(13 * len) + i] = rhoB * r;
+            values[(2 * k * len) + i] = rhoC;
+            values[(((2 * k) + 1) * len) + i] = rhoC * r;
+            values[(((2 * k) + 2) * len) + i] = rhoB;
+            values[(((2 * k) + 3) * len) + i] = rhoB * r;
 
             // Bit words: rho_c, then r1 XOR rho_b (what b's XOR shares are masked with).
-            values[(Values * len) + (i >> 6)] |= rhoC << (i & 63);
-            values[(Values * len) + words + (i >> 6)] |= (((r >> (n - 1)) & 1) ^ rhoB) << (i & 63);
+            values[(rows * len) + (i >> 6)] |= rhoC << (i & 63);
+            values[(rows * len) + words + (i >> 6)] |= (((r >> (n - 1)) & 1) ^ rhoB) << (i & 63);
         }
 
-        byte[] seedValuesB = GateMath.ShareDealerValues(prg, values, Values * len);
+        byte[] seedValuesB = GateMath.ShareDealerValues(prg, values, rows * len);
         TableActivationGate.WriteKeys(a, b, seedMasksA, seedValuesB, seedPad, seedMasksB, values, padsB);
         Array.Clear(masks);
         Array.Clear(alphas);
@@ -113,21 +119,21 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     public async Task<Share> EvaluateAsync(GateContext context, PlanStep step, StepKeys keys, Share[] inputs, CancellationToken cancellationToken)
     {
         Share x = inputs[0];
-        int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step);
-        int len = x.Shape.ElementCount, words = (len + 63) / 64;
+        int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step), degree = TableActivationGate.Degree(step);
+        int len = x.Shape.ElementCount, words = (len + 63) / 64, rows = Values(degree), opened = (degree + 1) * len;
         bool isA = context.IsA;
         (_, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
         (ulong lower, ulong upper) = Thresholds(step);
         int fuzz = FuzzBits(step), depth = ComparisonDepth(step);
         int dcfBytes = checked((int)BitDcf.BatchBytes(depth, len));
         byte[] dcf = keys.TakeLeadingArray(dcfBytes);
-        using TableKeys tk = TableKeys.Read(context, keys, len, m, (Values * len) + (2 * words));
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, TableActivationGate.MaskRows(degree), (rows * len) + (2 * words));
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
         ulong[] y = ScratchPool<ulong>.Rent(len);
         ulong[] low = ScratchPool<ulong>.Rent(2 * len);
-        ulong[] send = ScratchPool<ulong>.Rent((2 * len) + (2 * words));
-        ulong[] receive = ScratchPool<ulong>.Rent((2 * len) + (2 * words));
+        ulong[] send = ScratchPool<ulong>.Rent(opened + (2 * words));
+        ulong[] receive = ScratchPool<ulong>.Rent(opened + (2 * words));
         byte[] w = ScratchPool<byte>.Rent(2 * len);
         try
         {
@@ -140,7 +146,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             await GateMath.OpenIntoAsync(context, low, len, 64, y, cancellationToken).ConfigureAwait(false);
 
             // Comparisons: the masked value of x - theta is Y - theta; theta_1 gives 1{x >= theta_1}, theta_2 = L gives b.
-            Span<ulong> bits = send.AsSpan(2 * len, 2 * words);
+            Span<ulong> bits = send.AsSpan(opened, 2 * words);
             bits.Clear();
             ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
 
@@ -175,26 +181,26 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 bits[words + (i >> 6)] ^= atUpper;
             }
 
-            ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(Values * len, 2 * words);
+            ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(rows * len, 2 * words);
             for (int j = 0; j < 2 * words; j++)
             {
                 bits[j] ^= maskBits[j];
             }
 
             TableActivationGate.LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, send);
-            await context.Channel.ExchangeAsync(send.AsMemory(0, (2 * len) + (2 * words)), receive.AsMemory(0, (2 * len) + (2 * words)), cancellationToken).ConfigureAwait(false);
-            for (int i = 0; i < 2 * len; i++)
+            await context.Channel.ExchangeAsync(send.AsMemory(0, opened + (2 * words)), receive.AsMemory(0, opened + (2 * words)), cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < opened; i++)
             {
                 receive[i] += send[i];
             }
 
-            for (int j = 2 * len; j < (2 * len) + (2 * words); j++)
+            for (int j = opened; j < opened + (2 * words); j++)
             {
                 receive[j] ^= send[j];
             }
 
             var result = new RingTensor(step.Output);
-            Finish(isA, dealer.Span, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
+            Finish(isA, degree, dealer.Span, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
             return new Share(context.Party, result, TableActivationGate.OutputFractionalBits(step, x.FractionalBits));
         }
         finally
@@ -207,28 +213,30 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         }
     }
 
-    private static void Finish(bool isA, ReadOnlySpan<ulong> d, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    private static void Finish(bool isA, int degree, ReadOnlySpan<ulong> d, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
     {
         ulong one = isA ? 1UL : 0UL, uMask = GateMath.Mask(u);
-        ReadOnlySpan<ulong> cBits = opened.Slice(2 * len, words), bBits = opened.Slice((2 * len) + words, words);
+        int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
+        int rhoCRow = 2 * k * len, rhoBRow = rhoCRow + (2 * len);
+        ReadOnlySpan<ulong> cBits = opened.Slice(tables * len, words), bBits = opened.Slice((tables * len) + words, words);
         for (int i = 0; i < len; i++)
         {
-            ulong yi = y[i], yl = yi & uMask, wT = opened[i], wS = opened[len + i];
+            ulong yi = y[i], yl = yi & uMask, wT = opened[i], wS = opened[len + i], wQ = degree == 1 ? 0 : opened[(2 * len) + i];
             ulong cHat = BitSignGateBase.Bit(cBits, i), bHat = BitSignGateBase.Bit(bBits, i);
             ulong betaC = 1 - (2 * cHat), betaB = 1 - (2 * bHat);
 
-            // G = (W_T + W_S Yl) [sigma] - [sigma rho_T] - W_S [sigma rl] - Yl [sigma rho_S] + [sigma rho_S rl], and rho_c G.
-            ulong pub = wT + (wS * yl);
-            ulong g = (pub * d[i]) - d[len + i] - (wS * d[(2 * len) + i]) - (yl * d[(3 * len) + i]) + d[(4 * len) + i];
-            ulong rhoG = (pub * d[(5 * len) + i]) - d[(6 * len) + i] - (wS * d[(7 * len) + i]) - (yl * d[(8 * len) + i]) + d[(9 * len) + i];
+            // G, the cell's polynomial, and rho_c G (the same public terms times the dealer shares times rho_c).
+            ulong g = TableActivationGate.Interpolate(d, 0, len, i, degree, wT, wS, wQ, yl);
+            ulong rhoG = TableActivationGate.Interpolate(d, k, len, i, degree, wT, wS, wQ, yl);
             ulong cG = (cHat * g) + (betaC * rhoG);
 
             // x = Y - r; c x and b x from [rho] and [rho r]; c and b themselves.
+            ulong rhoC = d[rhoCRow + i], rhoCR = d[rhoCRow + len + i], rhoB = d[rhoBRow + i], rhoBR = d[rhoBRow + len + i];
             ulong xShare = (one * yi) - masks[i];
-            ulong cX = (cHat * xShare) + (betaC * ((yi * d[(10 * len) + i]) - d[(11 * len) + i]));
-            ulong bX = (bHat * xShare) + (betaB * ((yi * d[(12 * len) + i]) - d[(13 * len) + i]));
-            ulong c = (cHat * one) + (betaC * d[(10 * len) + i]);
-            ulong b = (bHat * one) + (betaB * d[(12 * len) + i]);
+            ulong cX = (cHat * xShare) + (betaC * ((yi * rhoC) - rhoCR));
+            ulong bX = (bHat * xShare) + (betaB * ((yi * rhoB) - rhoBR));
+            ulong c = (cHat * one) + (betaC * rhoC);
+            ulong b = (bHat * one) + (betaB * rhoB);
             output[i] = (tails.AL * xShare) + (tails.BL * one) + cG - (tails.AL * cX) - (tails.BL * c) + ((tails.AR - tails.AL) * bX) + ((tails.BR - tails.BL) * b);
         }
     }

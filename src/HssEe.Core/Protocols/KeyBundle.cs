@@ -50,7 +50,7 @@ public sealed class KeyBundleException : Exception
 public static class KeyBundleFormat
 {
     /// <summary>Format version written and accepted.</summary>
-    public const ushort Version = 3;
+    public const ushort Version = 4;
 
     /// <summary>Header size in bytes.</summary>
     public const int HeaderSize = 72;

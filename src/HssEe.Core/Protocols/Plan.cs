@@ -173,6 +173,22 @@ public sealed class PlanBuilder
     }
 
     /// <summary>
+    /// A truncation whose borrow compares only the top <paramref name="comparedBits"/> of the shifted-out bits
+    /// (a depth-t key instead of depth-s): the result is floor(x / 2^s), or the next integer when x / 2^s is
+    /// within 2^-t below it (<see cref="BitTruncateGate"/>). For bit-widths up to 63; 64 stays exact.
+    /// </summary>
+    internal PlanBuilder TopBitsTruncate(TensorShape shape, int shift, int bits, int comparedBits, string label)
+    {
+        CheckGateBits(bits);
+        if (shift < 1 || shift >= bits || bits > 63 || comparedBits < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shift), shift, $"A top-bits truncation needs 1 <= shift < bits <= 63 and at least one compared bit (shift {shift}, bits {bits}, compared {comparedBits}).");
+        }
+
+        return Add(OperationKind.Truncate, [shape], shape, bits, [shift, Math.Min(comparedBits, shift)], [], label);
+    }
+
+    /// <summary>
     /// Adds the steps of a maximum along the last axis: a tree of ceil(log2 k) ReLU levels using
     /// max(a, b) = b + ReLU(a - b), two rounds each. Differences of two inputs must satisfy
     /// |a - b| &lt; 2^(bits-1). The output shape keeps the leading axes and has last axis 1.
@@ -295,39 +311,50 @@ public sealed class PlanBuilder
 
     /// <summary>
     /// Adds a smooth activation (GeLU, SiLU, sigmoid, tanh, ...) evaluated from ONE look-up table of
-    /// 2^<paramref name="tableBits"/> cells with linear interpolation. By default the table covers the whole
-    /// input range |x| &lt; 2^(bits-1-f), so no comparison is needed: two rounds, ceil(bits/8) + 16 online bytes
-    /// per element each way, party B's key 40 + 2^tableBits / 8 bytes per element, party A's three seeds.
+    /// 2^<paramref name="tableBits"/> cells with a line (<paramref name="degree"/> 1) or a parabola (degree 2) in
+    /// each cell. By default the table covers the whole input range |x| &lt; 2^(bits-1-f), so no comparison is
+    /// needed: two rounds, ceil(bits/8) + 8 (degree + 1) online bytes per element each way; party A's key
+    /// 8 (2 degree + 2) bytes per element, party B's 2^tableBits / 8, plus step-wide seeds.
     /// With a smaller <paramref name="range"/> the table covers |x| &lt; range and two evaluations of one
-    /// comparison key (depth bits - 1 - j) switch to linear tails outside it (still two rounds; 24 online bytes and
-    /// two bits each way; party B's key 16 (bits - 6 - j) + 112 + 2^tableBits / 8 bytes). The comparisons drop
+    /// comparison key (depth bits - 1 - j) switch to linear tails outside it (still two rounds; 8 + 8 (degree + 1)
+    /// online bytes and two bits each way; both keys add the comparison key, 16 (bits - 6 - j) bytes, and party A
+    /// 8 (4 degree + 8) bytes and two bits). The comparisons drop
     /// the j low bits for which the tail lines stay within half an output ulp (2^-(f+1)) of the function on the
     /// inputs just inside the thresholds, where a top-bits comparison may pick the tail instead of the table
     /// (GeLU on range 8 and SiLU on range 16 at f = 12: j = 13 and 14). With
     /// <paramref name="rescale"/> a two-round truncation follows and the output has scale f, rounded to nearest;
-    /// otherwise the output keeps scale f + u (u = log2 of the cell width in ring units) for the caller to fold
-    /// into a later truncation.
+    /// otherwise the output keeps scale f + w for the caller to fold into a later truncation (w = u for lines,
+    /// 2u + 1 for parabolas; u = log2 of the cell width in ring units).
     /// </summary>
     /// <param name="shape">Input shape.</param>
     /// <param name="function">The function, evaluated in float64 at plan time to fill the tables (part of the plan hash).</param>
     /// <param name="bits">Input bit-width n. Without clipping inputs must satisfy |x| &lt; 2^(n-1-f) - h; with it, |x| &lt; 2^(n-1-f) - range.</param>
-    /// <param name="tableBits">Table size m, 4 to 12: cells of width h = 2 range / 2^m; the error is about max|P''| h^2 / 4.</param>
+    /// <param name="tableBits">
+    /// Table size m, 4 to 12: cells of width h = 2 range / 2^m; the fit's error is about max|P''| h^2 / 4 for lines
+    /// and max|P'''| h^3 / 24 for parabolas (so parabolas need about a quarter of the cells for the same error).
+    /// </param>
     /// <param name="rescale">Append the truncation back to scale f.</param>
     /// <param name="label">Label prefix for messages.</param>
     /// <param name="range">
     /// Half-width of the table's range, a power of two at most 2^(bits-1-f); 0 (the default) means the whole
     /// input range. Outside [-range + h, range - h) the function is replaced by its secant lines over the rest of
     /// the input range on each side (exact for GeLU, SiLU, ReLU-like and saturating functions far enough out);
-    /// tail slopes are rounded to u fractional bits.
+    /// tail slopes are rounded to w fractional bits.
     /// </param>
+    /// <param name="degree">1: a line per cell (two tables); 2: a parabola per cell (three tables, one more opened word, output scale f + 2u + 1).</param>
     /// <returns>This builder.</returns>
-    public PlanBuilder TableActivation(TensorShape shape, Func<double, double> function, int bits, int tableBits = 9, bool rescale = true, string label = "", double range = 0)
+    public PlanBuilder TableActivation(TensorShape shape, Func<double, double> function, int bits, int tableBits = 9, bool rescale = true, string label = "", double range = 0, int degree = 1)
     {
         ArgumentNullException.ThrowIfNull(function);
         CheckGateBits(bits);
         if (tableBits < 4 || tableBits > TableActivationGate.MaxTableBits || tableBits > bits)
         {
             throw new ArgumentOutOfRangeException(nameof(tableBits), tableBits, $"Table bits must be between 4 and {TableActivationGate.MaxTableBits}, and at most the input bits ({bits}).");
+        }
+
+        if (degree is not (1 or 2))
+        {
+            throw new ArgumentOutOfRangeException(nameof(degree), degree, "The degree of the table's polynomials must be 1 (lines) or 2 (parabolas).");
         }
 
         int f = FractionalBits;
@@ -344,29 +371,38 @@ public sealed class PlanBuilder
             throw new ArgumentOutOfRangeException(nameof(tableBits), tableBits, $"2^{tableBits} cells over |x| < {tableRange} are finer than the fixed-point resolution 2^-{f}; use fewer table bits.");
         }
 
+        int w = TableActivationGate.OutputShiftFor(degree, u);
         bool clip = tableRange < inputRange;
-        ulong[] tables = TableActivationGate.BuildTables(function, u, tableBits, f);
-        rescale &= u > 0; // one cell per input value: the output is already at scale f
-        ulong half = rescale ? 1UL << (u - 1) : 0; // half an output ulp: the truncation then rounds to nearest
-        for (int i = 0; i < (1 << tableBits); i++)
+        ulong[] tables = TableActivationGate.BuildTables(function, u, tableBits, f, degree, w);
+        int size = 1 << tableBits;
+        rescale &= w > 0; // one cell per input value and lines: the output is already at scale f
+        ulong half = rescale ? 1UL << (w - 1) : 0; // half an output ulp: the truncation then rounds to nearest
+        for (int i = 0; i < size; i++)
         {
             tables[i] += half;
         }
 
-        ulong largest = 0;
-        for (int i = 0; i < (1 << tableBits); i++)
+        // The largest |T + S e + Q e^2| at scale f + w over |e| < 2^u, bounded term by term.
+        double largestValue = 0;
+        for (int i = 0; i < size; i++)
         {
-            largest = Math.Max(largest, (ulong)Math.Abs((long)tables[i]) + ((ulong)Math.Abs((long)tables[(1 << tableBits) + i]) << u));
+            double value = Math.Abs((double)(long)tables[i]) + Math.ScaleB(Math.Abs((double)(long)tables[size + i]), u);
+            if (degree == 2)
+            {
+                value += Math.ScaleB(Math.Abs((double)(long)tables[(2 * size) + i]), 2 * u);
+            }
+
+            largestValue = Math.Max(largestValue, value);
         }
 
-        var parameters = new List<long> { tableBits, rescale ? 1 : 0, u, clip ? 1 : 0 };
+        var parameters = new List<long> { tableBits, rescale ? 1 : 0, u, clip ? 1 : 0, degree, w };
         if (clip)
         {
             double h = Math.ScaleB(1.0, u - f), limit = tableRange - h;
             (double aL, double bL) = Secant(function, -inputRange, -limit);
             (double aR, double bR) = Secant(function, limit, inputRange);
-            long Slope(double a) => (long)Math.Round(Math.ScaleB(a, u));
-            long Intercept(double b) => (long)new FixedPointFormat(f + u).Encode(b) + (long)half;
+            long Slope(double a) => (long)Math.Round(Math.ScaleB(a, w));
+            long Intercept(double b) => (long)new FixedPointFormat(f + w).Encode(b) + (long)half;
             long limitUnits = (long)Math.Round(Math.ScaleB(limit, f));
             parameters.AddRange([limitUnits, Slope(aL), Intercept(bL), Slope(aR), Intercept(bR)]);
 
@@ -382,7 +418,7 @@ public sealed class PlanBuilder
                 for (int k = 0; k <= 64; k++)
                 {
                     double x = from + ((to - from) * k / 64);
-                    worst = Math.Max(worst, Math.Abs(function(x) - (Math.ScaleB(a, -u) * x) - Math.ScaleB(b - (long)half, -(f + u))));
+                    worst = Math.Max(worst, Math.Abs(function(x) - (Math.ScaleB(a, -w) * x) - Math.ScaleB(b - (long)half, -(f + w))));
                 }
 
                 return worst;
@@ -407,14 +443,14 @@ public sealed class PlanBuilder
             foreach ((double a, double b) in new[] { (aL, bL), (aR, bR) })
             {
                 double tail = (Math.Abs((double)Slope(a)) * Math.ScaleB(1.0, bits - 1)) + Math.Abs((double)Intercept(b));
-                largest = tail >= Math.ScaleB(1.0, 63) ? ulong.MaxValue : Math.Max(largest, (ulong)tail);
+                largestValue = Math.Max(largestValue, tail);
             }
         }
 
-        int truncationBits = 66 - System.Numerics.BitOperations.LeadingZeroCount(largest);
+        int truncationBits = largestValue >= Math.ScaleB(1.0, 63) ? 64 : 66 - System.Numerics.BitOperations.LeadingZeroCount((ulong)largestValue);
         if (truncationBits > 63)
         {
-            throw new ArgumentException($"The activation's values need {truncationBits} bits at scale f + {u}; use fewer input bits.", nameof(function));
+            throw new ArgumentException($"The activation's values need {truncationBits} bits at scale f + {w}; use fewer input bits.", nameof(function));
         }
 
         Add(OperationKind.TableActivation, [shape], shape, bits, [.. parameters], System.Runtime.InteropServices.MemoryMarshal.AsBytes(tables.AsSpan()).ToArray(), $"{label}.table");
@@ -423,8 +459,13 @@ public sealed class PlanBuilder
             return this;
         }
 
-        return Truncate(shape, u, Math.Max(truncationBits, u + 2), $"{label}.rescale");
+        // The rescale's borrow compares the top RescaleComparedBits of the w shifted-out bits: the output is x / 2^w
+        // rounded to nearest, except that values within 2^-7 ulp below a half may round up (BitTruncateGate).
+        return TopBitsTruncate(shape, w, Math.Max(truncationBits, w + 2), RescaleComparedBits, $"{label}.rescale");
     }
+
+    /// <summary>Compared bits of the table activations' rescale: 7, a comparison key without AES levels below its leaf.</summary>
+    internal const int RescaleComparedBits = 7;
 
     /// <summary>The line through (x0, P(x0)) and (x1, P(x1)).</summary>
     private static (double Slope, double Intercept) Secant(Func<double, double> function, double x0, double x1)

@@ -12,39 +12,39 @@ namespace HssEe.Protocols;
 
 /// <summary>
 /// A smooth function P on an n-bit input (|x| &lt; 2^(n-1-f) - h) from one look-up table of 2^m cells of
-/// width h = 2^(n-f-m), with linear interpolation inside the cell, in two rounds. Built for GeLU and SiLU.
+/// width h = 2^(n-f-m), with a line (degree 1) or a parabola (degree 2) inside the cell, in two rounds. Built
+/// for GeLU and SiLU.
 /// </summary>
 /// <remarks>
 /// <para><b>Tables.</b> With u = n - m, cell i (signed, -2^(m-1) &lt;= i &lt; 2^(m-1)) is anchored at i h and
-/// carries a line fitted to P on (i h - h, i h + h): slope S_i = (P(ih + h) - P(ih - h)) / 2, intercept
-/// T_i = the midpoint of the residual's range (a minimax line for convex or concave pieces). The tables
-/// store T_i at scale f + u and S_i at scale f.</para>
+/// carries a polynomial in t = e / 2^u fitted to P on (i h - h, i h + h): degree 1, the slope S_i =
+/// (P(ih + h) - P(ih - h)) / 2; degree 2, S_i and Q_i interpolating P at t = 0 and t = +-cos(pi/6). T_i is the
+/// midpoint of the residual's range. The output scale is f + w (w = u for degree 1, 2u + 1 for degree 2): T is
+/// stored at scale f + w, S at f + w - u and Q at f + w - 2u, so that T + S e + Q e^2 has scale f + w.</para>
 /// <para><b>Round 1.</b> The parties open Y = x + r mod 2^n. With Y = Yh 2^u + Yl and r = rh 2^u + rl,
 /// idx = (Yh - rh) mod 2^m and e = Yl - rl (an integer in (-2^u, 2^u)) satisfy idx 2^u + e = x exactly:
 /// idx is x / 2^u rounded down or up, and e the signed offset from the anchor.</para>
 /// <para><b>The look-up.</b> The dealer's DPF for the point alpha = rh mod 2^m has early termination at
 /// depth 0 (the whole domain in the leaf): party A's key is a seed whose pad G is a pseudorandom
 /// 2^m-bit vector, party B's key is G XOR e_alpha. Each party computes v_T = sum_j b_j T[(Yh - j) mod 2^m]
-/// (and v_S likewise); v_T,A - v_T,B = sigma T[idx] with sigma = 1 - 2 b_B[alpha] in {+1, -1}, known to the
-/// dealer only. Local work is 2^m masked additions per element and table.</para>
-/// <para><b>Round 2.</b> The parties open W_T = sigma T + rho_T and W_S = sigma S + rho_S. Then
-/// T = sigma (W_T - rho_T), S = sigma (W_S - rho_S) and the output T + S e is, with dealer shares of
-/// sigma, sigma rho_T, sigma rl, sigma rho_S and sigma rho_S rl, the local sum
-/// <c>W_T [sigma] - [sigma rho_T] + W_S Yl [sigma] - W_S [sigma rl] - Yl [sigma rho_S] + [sigma rho_S rl]</c>,
-/// exact in Z_2^64, at scale f + u.</para>
-/// <para><b>Opened values.</b> Y is uniform mod 2^n (r is); W_T and W_S are uniform (rho_T, rho_S are).</para>
-/// <para><b>Key per element.</b> Party A: 5 ring elements, its dealer shares (40 bytes; step-wide seeds for
-/// masks and pads). Party B: 2^m / 8 pad bytes (64 bytes at m = 9; step-wide seeds for masks and dealer shares). Online: ceil(n/8) + 16 bytes
-/// each way, two rounds. Approximation error: about max|P''| h^2 / 4 from the lines, plus 2^-(f+1) from
-/// rounding the slope table to f bits (measured values in docs/PROTOCOLS.md).</para>
+/// (and v_S, v_Q likewise); v_T,A - v_T,B = sigma T[idx] with sigma = 1 - 2 b_B[alpha] in {+1, -1}, known to
+/// the dealer only. Local work is 2^m / 8 loads of precomputed byte sums per element.</para>
+/// <para><b>Round 2.</b> The parties open W_T = sigma T + rho_T, W_S = sigma S + rho_S (and W_Q = sigma Q +
+/// rho_Q). Then T = sigma (W_T - rho_T) and so on, and with e = Yl - rl the output is a sum of public values
+/// times dealer shares: degree 1, <c>(W_T + W_S Yl) [sigma] - W_S [sigma rl] + Yl [-sigma rho_S] + [sigma (rho_S rl - rho_T)]</c>;
+/// degree 2, <c>(W_T + W_S Yl + W_Q Yl^2) [sigma] - (W_S + 2 W_Q Yl) [sigma rl] + W_Q [sigma rl^2]
+/// + Yl [sigma (2 rho_Q rl - rho_S)] + Yl^2 [-sigma rho_Q] + [sigma (rho_S rl - rho_T - rho_Q rl^2)]</c>
+/// (<see cref="Interpolate"/>), exact in Z_2^64.</para>
+/// <para><b>Opened values.</b> Y is uniform mod 2^n (r is); the W are uniform (the rho are).</para>
+/// <para><b>Key per element.</b> Party A: 2 degree + 2 ring elements, its dealer shares (step-wide seeds for
+/// masks and pads). Party B: 2^m / 8 pad bytes (step-wide seeds for masks and dealer shares). Online:
+/// ceil(n/8) + 8 (degree + 1) bytes each way, two rounds. Approximation error: the fit (about max|P''| h^2 / 4
+/// for lines, max|P'''| h^3 / 24 for parabolas) plus the tables' rounding (measured values in docs/PROTOCOLS.md).</para>
 /// </remarks>
 internal sealed class TableActivationGate : IGateProtocol
 {
-
     /// <summary>Largest table: 2^12 cells.</summary>
     public const int MaxTableBits = 12;
-
-    private const int ValuesPerElement = 5; // sigma, sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl
 
     public static readonly TableActivationGate Instance = new();
 
@@ -56,38 +56,65 @@ internal sealed class TableActivationGate : IGateProtocol
     /// <summary>Whether the step clips to the table's range (<see cref="ClippedTableActivationGate"/>).</summary>
     internal static bool Clipped(PlanStep step) => step.Parameters[3] != 0;
 
-    /// <summary>Output scale: f + u.</summary>
-    internal static int OutputFractionalBits(PlanStep step, int f) => f + CellShift(step);
+    /// <summary>Degree of the polynomial in each cell: 1 (lines) or 2 (parabolas).</summary>
+    internal static int Degree(PlanStep step) => (int)step.Parameters[4];
 
-    /// <summary>Builds the anchor and slope tables (blob: T then S, 2^m ring elements each, index mod 2^m).</summary>
-    internal static ulong[] BuildTables(Func<double, double> function, int u, int m, int f)
+    /// <summary>w: the output has scale f + w (u for lines, 2u + 1 for parabolas).</summary>
+    internal static int OutputShift(PlanStep step) => (int)step.Parameters[5];
+
+    /// <summary>Output scale: f + w.</summary>
+    internal static int OutputFractionalBits(PlanStep step, int f) => f + OutputShift(step);
+
+    /// <summary>The output shift w of a table of the given degree and cell shift u.</summary>
+    internal static int OutputShiftFor(int degree, int u) => degree == 1 ? u : (2 * u) + 1;
+
+    /// <summary>Dealer shares per element (<see cref="Interpolate"/>): 4 for lines, 6 for parabolas.</summary>
+    internal static int DealerValues(int degree) => (2 * degree) + 2;
+
+    /// <summary>
+    /// Builds the tables (blob: T, S and for degree 2 Q, 2^m ring elements each, index mod 2^m) at scales
+    /// f + w, f + w - u and f + w - 2u.
+    /// </summary>
+    internal static ulong[] BuildTables(Func<double, double> function, int u, int m, int f, int degree = 1, int w = -1)
     {
+        if (w < 0)
+        {
+            w = OutputShiftFor(degree, u);
+        }
+
         int size = 1 << m;
         double h = Math.ScaleB(1.0, u - f);
-        var tables = new ulong[2 * size];
+        var tables = new ulong[(degree + 1) * size];
         const int Samples = 64;
+        double node = degree == 1 ? 1.0 : Math.Cos(Math.PI / 6); // interpolation nodes t = 0, +-node
         for (int i = -(size / 2); i < size / 2; i++)
         {
             double anchor = i * h;
-            double slope = (function(anchor + h) - function(anchor - h)) / 2; // per cell
+            double up = function(anchor + (node * h)), down = function(anchor - (node * h));
+            double slope = (up - down) / (2 * node); // per cell: the change over t in [0, 1]
+            double curve = degree == 1 ? 0 : (((up + down) / 2) - function(anchor)) / (node * node);
             double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
             for (int s = 0; s <= Samples; s++)
             {
-                double t = -h + (2 * h * s / Samples);
-                double residual = function(anchor + t) - (slope * t / h);
+                double t = -1 + (2.0 * s / Samples);
+                double residual = function(anchor + (t * h)) - (slope * t) - (curve * t * t);
                 lo = Math.Min(lo, residual);
                 hi = Math.Max(hi, residual);
             }
 
             double intercept = (lo + hi) / 2;
-            if (!double.IsFinite(intercept) || !double.IsFinite(slope))
+            if (!double.IsFinite(intercept) || !double.IsFinite(slope) || !double.IsFinite(curve))
             {
                 throw new ArgumentException($"The activation function is not finite near x = {anchor}.", nameof(function));
             }
 
             int index = i & (size - 1);
-            tables[index] = Encode(intercept, f + u, "value");
-            tables[size + index] = Encode(slope, f, "slope");
+            tables[index] = Encode(intercept, f + w, "value");
+            tables[size + index] = Encode(slope, f + w - u, "slope");
+            if (degree == 2)
+            {
+                tables[(2 * size) + index] = Encode(curve, f + w - (2 * u), "curvature");
+            }
         }
 
         return tables;
@@ -112,15 +139,15 @@ internal sealed class TableActivationGate : IGateProtocol
             return;
         }
 
-        int len = step.Inputs[0].ElementCount, padWords = PadWords(TableBits(step));
+        int len = step.Inputs[0].ElementCount, padWords = PadWords(TableBits(step)), degree = Degree(step);
 
-        // Masks r, rho_T, rho_S (3 len): both parties' shares come from seeds.
-        var masks = new ulong[3 * len];
+        // Masks r, rho_T, rho_S (and rho_Q): both parties' shares come from seeds.
+        var masks = new ulong[MaskRows(degree) * len];
         (byte[] seedMasksA, byte[] seedMasksB) = GateMath.SeededMask(prg, masks);
         byte[] seedPad = new byte[AesPrg.SeedSize];
         prg.Fill(seedPad);
 
-        var values = new ulong[ValuesPerElement * len];
+        var values = new ulong[DealerValues(degree) * len];
         var padsB = new ulong[(long)len * padWords];
         DealPadsAndSigma(step, masks, seedPad, values, padsB);
         byte[] seedValuesB = GateMath.ShareDealerValues(prg, values, values.Length);
@@ -130,19 +157,22 @@ internal sealed class TableActivationGate : IGateProtocol
         Array.Clear(padsB);
     }
 
+    /// <summary>Mask rows per element: r and one rho per table (3 for lines, 4 for parabolas).</summary>
+    internal static int MaskRows(int degree) => degree + 2;
+
     /// <summary>
     /// The look-up's dealing: for every element, the DPF point -rh (the evaluator rotates its bit vector by the
     /// opened index, see <see cref="InnerProducts"/>), party B's pad (party A's pad XOR the unit vector) and the
-    /// five sigma products sigma, sigma rho_T, sigma rl, sigma rho_S, sigma rho_S rl (row t at [t len, (t + 1) len)).
+    /// dealer values of <see cref="Interpolate"/> (row t at [t len, (t + 1) len)).
     /// </summary>
     /// <param name="step">The step.</param>
-    /// <param name="masks">r, rho_T and rho_S (3 len elements).</param>
+    /// <param name="masks">r, rho_T, rho_S (and rho_Q), len elements each.</param>
     /// <param name="seedPad">Party A's pad seed.</param>
-    /// <param name="sigmaProducts">Receives the five rows.</param>
+    /// <param name="sigmaProducts">Receives the <see cref="DealerValues"/> rows.</param>
     /// <param name="padsB">Receives party B's pads.</param>
     internal static void DealPadsAndSigma(PlanStep step, ReadOnlySpan<ulong> masks, byte[] seedPad, Span<ulong> sigmaProducts, Span<ulong> padsB)
     {
-        int m = TableBits(step), u = CellShift(step), len = step.Inputs[0].ElementCount, padWords = PadWords(m);
+        int m = TableBits(step), u = CellShift(step), degree = Degree(step), len = step.Inputs[0].ElementCount, padWords = PadWords(m);
         ulong cellMask = GateMath.Mask(m), lowMask = GateMath.Mask(u);
         const int Chunk = 4096;
         var pad = new ulong[Chunk * padWords];
@@ -159,10 +189,21 @@ internal sealed class TableActivationGate : IGateProtocol
                 Span<ulong> mine = pad.AsSpan(e * padWords, padWords);
                 ulong sigma = (2 * ((mine[alpha >> 6] >> (alpha & 63)) & 1)) - 1; // +1 or -1 in the ring
                 sigmaProducts[i] = sigma;
-                sigmaProducts[len + i] = sigma * rhoT;
-                sigmaProducts[(2 * len) + i] = sigma * rl;
-                sigmaProducts[(3 * len) + i] = sigma * rhoS;
-                sigmaProducts[(4 * len) + i] = sigma * rhoS * rl;
+                sigmaProducts[len + i] = sigma * rl;
+                if (degree == 1)
+                {
+                    sigmaProducts[(2 * len) + i] = 0 - (sigma * rhoS);
+                    sigmaProducts[(3 * len) + i] = sigma * ((rhoS * rl) - rhoT);
+                }
+                else
+                {
+                    ulong rhoQ = masks[(3 * len) + i], rl2 = rl * rl;
+                    sigmaProducts[(2 * len) + i] = sigma * rl2;
+                    sigmaProducts[(3 * len) + i] = sigma * ((2 * rhoQ * rl) - rhoS);
+                    sigmaProducts[(4 * len) + i] = 0 - (sigma * rhoQ);
+                    sigmaProducts[(5 * len) + i] = sigma * ((rhoS * rl) - rhoT - (rhoQ * rl2));
+                }
+
                 Span<ulong> theirs = padsB.Slice(i * padWords, padWords);
                 mine.CopyTo(theirs);
                 theirs[alpha >> 6] ^= 1UL << (alpha & 63);
@@ -170,6 +211,26 @@ internal sealed class TableActivationGate : IGateProtocol
         }
 
         Array.Clear(pad);
+    }
+
+    /// <summary>
+    /// This party's share of the cell's polynomial T + S e + Q e^2 from the opened W (<paramref name="wT"/>,
+    /// <paramref name="wS"/>, <paramref name="wQ"/>: public), the low bits Yl of the opened input and the dealer
+    /// shares in rows <paramref name="row"/> to <paramref name="row"/> + <see cref="DealerValues"/> - 1 of
+    /// <paramref name="d"/> (see the class remarks for the terms).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Interpolate(ReadOnlySpan<ulong> d, int row, int len, int i, int degree, ulong wT, ulong wS, ulong wQ, ulong yl)
+    {
+        int at = (row * len) + i;
+        if (degree == 1)
+        {
+            return ((wT + (wS * yl)) * d[at]) - (wS * d[at + len]) + (yl * d[at + (2 * len)]) + d[at + (3 * len)];
+        }
+
+        ulong yl2 = yl * yl;
+        return ((wT + (wS * yl) + (wQ * yl2)) * d[at]) - ((wS + (2 * wQ * yl)) * d[at + len]) + (wQ * d[at + (2 * len)])
+            + (yl * d[at + (3 * len)]) + (yl2 * d[at + (4 * len)]) + d[at + (5 * len)];
     }
 
     /// <summary>
@@ -200,15 +261,16 @@ internal sealed class TableActivationGate : IGateProtocol
         }
 
         Share x = inputs[0];
-        int n = step.InputBits, m = TableBits(step), u = CellShift(step), len = x.Shape.ElementCount;
+        int n = step.InputBits, m = TableBits(step), u = CellShift(step), degree = Degree(step), len = x.Shape.ElementCount;
+        int tables = degree + 1;
         bool isA = context.IsA;
 
-        using TableKeys tk = TableKeys.Read(context, keys, len, m, ValuesPerElement * len);
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, MaskRows(degree), DealerValues(degree) * len);
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
-        ulong[] work = ScratchPool<ulong>.Rent(2 * len);
+        ulong[] work = ScratchPool<ulong>.Rent(tables * len);
         ulong[] y = ScratchPool<ulong>.Rent(len);
-        ulong[] w = ScratchPool<ulong>.Rent(2 * len);
+        ulong[] w = ScratchPool<ulong>.Rent(tables * len);
         try
         {
             ReadOnlySpan<ulong> xs = x.Value.Span;
@@ -221,18 +283,16 @@ internal sealed class TableActivationGate : IGateProtocol
 
             LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, work);
 
-            await GateMath.OpenIntoAsync(context, work, 2 * len, 64, w, cancellationToken).ConfigureAwait(false);
+            await GateMath.OpenIntoAsync(context, work, tables * len, 64, w, cancellationToken).ConfigureAwait(false);
 
             ReadOnlySpan<ulong> d = dealer.Span;
-            ReadOnlySpan<ulong> sigma = d[..len], sigmaRhoT = d.Slice(len, len), sigmaRl = d.Slice(2 * len, len);
-            ReadOnlySpan<ulong> sigmaRhoS = d.Slice(3 * len, len), sigmaRhoSRl = d.Slice(4 * len, len);
             ulong lowMask = GateMath.Mask(u);
             var result = new RingTensor(step.Output);
             Span<ulong> output = result.Span;
             for (int i = 0; i < len; i++)
             {
-                ulong wT = w[i], wS = w[len + i], yl = y[i] & lowMask;
-                output[i] = (wT * sigma[i]) - sigmaRhoT[i] + (wS * yl * sigma[i]) - (wS * sigmaRl[i]) - (yl * sigmaRhoS[i]) + sigmaRhoSRl[i];
+                ulong wQ = degree == 1 ? 0 : w[(2 * len) + i];
+                output[i] = Interpolate(d, 0, len, i, degree, w[i], w[len + i], wQ, y[i] & lowMask);
             }
 
             return new Share(context.Party, result, OutputFractionalBits(step, x.FractionalBits));
@@ -247,13 +307,27 @@ internal sealed class TableActivationGate : IGateProtocol
 
     /// <summary>
     /// The look-up of every element: writes this party's shares of sigma T + rho_T to
-    /// <paramref name="destination"/>[i] and of sigma S + rho_S to [len + i]. Party A makes its pads from
-    /// <paramref name="seedPad"/> 64 elements at a time (they stay in L1); party B reads them from its record.
+    /// <paramref name="destination"/>[i], of sigma S + rho_S to [len + i] and for degree 2 of sigma Q + rho_Q to
+    /// [2 len + i]. Party A makes its pads from <paramref name="seedPad"/> 64 elements at a time (they stay in L1);
+    /// party B reads them from its record.
     /// </summary>
     internal static void LookUp(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, ulong[] masks, int len, ulong[] destination)
     {
+        if (Degree(step) == 1)
+        {
+            LookUp<PairEntry>(step, isA, seedPad, padsB, y, masks, len, destination);
+        }
+        else
+        {
+            LookUp<TripleEntry>(step, isA, seedPad, padsB, y, masks, len, destination);
+        }
+    }
+
+    private static void LookUp<TEntry>(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, ulong[] masks, int len, ulong[] destination)
+        where TEntry : struct, ITableEntry<TEntry>
+    {
         int m = TableBits(step), u = CellShift(step), padWords = PadWords(m);
-        Vector128<ulong>[] sums = ByteSums(step);
+        ByteSumTable sums = ByteSums(step);
         ulong cellMask = GateMath.Mask(m);
         FssKeyBits.ForChunks(len, Environment.ProcessorCount, 64, 1024, (start, count) =>
         {
@@ -273,9 +347,18 @@ internal sealed class TableActivationGate : IGateProtocol
                 for (int e = 0; e < batch; e++)
                 {
                     int i = start + b0 + e;
-                    (ulong vT, ulong vS) = InnerProducts(pads.Slice(e * padWords, padWords), sums, m, (int)((y[i] >> u) & cellMask));
-                    destination[i] = (isA ? vT : 0 - vT) + masks[len + i];
-                    destination[len + i] = (isA ? vS : 0 - vS) + masks[(2 * len) + i];
+                    Vector256<ulong> v = InnerProducts<TEntry>(pads.Slice(e * padWords, padWords), sums, m, (int)((y[i] >> u) & cellMask));
+                    if (!isA)
+                    {
+                        v = Vector256<ulong>.Zero - v;
+                    }
+
+                    destination[i] = v.GetElement(0) + masks[len + i];
+                    destination[len + i] = v.GetElement(1) + masks[(2 * len) + i];
+                    if (TEntry.Values == 3)
+                    {
+                        destination[(2 * len) + i] = v.GetElement(2) + masks[(3 * len) + i];
+                    }
                 }
             }
 
@@ -287,27 +370,34 @@ internal sealed class TableActivationGate : IGateProtocol
     }
 
     /// <summary>
-    /// Subset sums of the tables per pad byte: entry 256 q + b holds (sum, sum) of (T[8q + k], S[8q + k]) over
-    /// the set bits k of b (2^m / 8 * 256 pairs: 256 KiB at m = 9, computed once per step).
+    /// Subset sums of the tables per pad byte: entry 256 q + b holds the sums of (T[8q + k], S[8q + k]) (and
+    /// Q[8q + k]) over the set bits k of b (2^m / 8 * 256 entries of 16 or 32 bytes: 256 KiB at m = 9 for lines
+    /// and at m = 8 for parabolas, computed once per step).
     /// </summary>
-    private static Vector128<ulong>[] ByteSums(PlanStep step) => SumsCache.GetValue(step, ComputeByteSums);
+    private static ByteSumTable ByteSums(PlanStep step) => SumsCache.GetValue(step, ComputeByteSums);
 
     // Per plan step (public table data, no secrets): the two in-process parties of a simulation share one copy in cache.
-    private static readonly ConditionalWeakTable<PlanStep, Vector128<ulong>[]> SumsCache = new();
+    private static readonly ConditionalWeakTable<PlanStep, ByteSumTable> SumsCache = new();
 
-    private static Vector128<ulong>[] ComputeByteSums(PlanStep step)
+    private static ByteSumTable ComputeByteSums(PlanStep step)
     {
-        int m = TableBits(step), size = 1 << m, bytes = Math.Max(1, size / 8);
+        int m = TableBits(step), size = 1 << m, bytes = Math.Max(1, size / 8), values = Degree(step) + 1;
         ReadOnlySpan<ulong> blob = MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan());
-        var sums = new Vector128<ulong>[bytes * 256];
+        var sums = new ByteSumTable(bytes * 256, values == 2 ? 2 : 4);
+        Span<ulong> all = sums.Words;
+        int stride = sums.Stride;
         for (int q = 0; q < bytes; q++)
         {
             for (int b = 1; b < 256; b++)
             {
                 int k = System.Numerics.BitOperations.TrailingZeroCount(b);
                 int index = (8 * q) + k;
-                Vector128<ulong> entry = index < size ? Vector128.Create(blob[index], blob[size + index]) : Vector128<ulong>.Zero;
-                sums[(q * 256) + b] = sums[(q * 256) + (b & (b - 1))] + entry;
+                Span<ulong> entry = all.Slice(((q * 256) + b) * stride, stride);
+                ReadOnlySpan<ulong> rest = all.Slice(((q * 256) + (b & (b - 1))) * stride, stride);
+                for (int v = 0; v < values; v++)
+                {
+                    entry[v] = rest[v] + (index < size ? blob[(v * size) + index] : 0);
+                }
             }
         }
 
@@ -340,24 +430,33 @@ internal sealed class TableActivationGate : IGateProtocol
     }
 
     /// <summary>
-    /// sum_k g_k T[k] and sum_k g_k S[k], where g is the pad <paramref name="bits"/> rotated up by
-    /// <paramref name="shift"/> (g_k = b_(k - shift mod 2^m)): with the DPF point at -alpha, the unit
-    /// vector's term lands on T[shift - alpha]. Rotating the bits instead of the table lets every pad byte
-    /// select a precomputed subset sum (<see cref="ByteSums"/>): 2^m / 8 loads and adds per element. Each rotated
-    /// pad word is formed in a register from two pad words and its eight bytes index the sums directly (four
-    /// accumulators), so the rotated pad is never stored and re-read.
+    /// sum_k g_k (T[k], S[k], Q[k]) (Q and the fourth lane 0 for lines), where g is the pad <paramref name="bits"/>
+    /// rotated up by <paramref name="shift"/> (g_k = b_(k - shift mod 2^m)): with the DPF point at -alpha, the unit
+    /// vector's term lands on T[shift - alpha]. Rotating the bits instead of the table lets every pad byte select
+    /// a precomputed subset sum (<see cref="ByteSums"/>): 2^m / 8 loads and adds per element.
+    /// </summary>
+    internal static Vector256<ulong> InnerProducts(ReadOnlySpan<ulong> bits, PlanStep step, int shift) =>
+        Degree(step) == 1
+            ? InnerProducts<PairEntry>(bits, ByteSums(step), TableBits(step), shift)
+            : InnerProducts<TripleEntry>(bits, ByteSums(step), TableBits(step), shift);
+
+    /// <summary>
+    /// The inner products with entries of type <typeparamref name="TEntry"/>. Each rotated pad word is formed in a
+    /// register from two pad words and its eight bytes index the sums directly (four accumulators), so the rotated
+    /// pad is never stored and re-read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static (ulong T, ulong S) InnerProducts(ReadOnlySpan<ulong> bits, Vector128<ulong>[] sums, int m, int shift)
+    private static Vector256<ulong> InnerProducts<TEntry>(ReadOnlySpan<ulong> bits, ByteSumTable sums, int m, int shift)
+        where TEntry : struct, ITableEntry<TEntry>
     {
         int size = 1 << m;
-        if (sums.Length < Math.Max(1, size / 8) * 256)
+        if (sums.Entries < Math.Max(1, size / 8) * 256 || sums.Stride != TEntry.Size / sizeof(ulong))
         {
-            throw new ArgumentException($"The byte sums hold {sums.Length} entries; 2^{m} cells need {Math.Max(1, size / 8) * 256}.", nameof(sums));
+            throw new ArgumentException($"The byte sums hold {sums.Entries} entries of {sums.Stride} words; 2^{m} cells need {Math.Max(1, size / 8) * 256} of {TEntry.Size / sizeof(ulong)}.", nameof(sums));
         }
 
-        ref Vector128<ulong> table = ref MemoryMarshal.GetArrayDataReference(sums);
-        Vector128<ulong> acc0 = Vector128<ulong>.Zero, acc1 = Vector128<ulong>.Zero, acc2 = Vector128<ulong>.Zero, acc3 = Vector128<ulong>.Zero;
+        ref byte t = ref sums.Start;
+        TEntry acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         if (m < 6)
         {
             ulong mask = GateMath.Mask(size);
@@ -365,7 +464,7 @@ internal sealed class TableActivationGate : IGateProtocol
             ulong x = shift == 0 ? v : ((v << shift) | (v >> (size - shift))) & mask;
             for (int q = 0; q < Math.Max(1, size / 8); q++)
             {
-                acc0 += Unsafe.Add(ref table, (q * 256) + (int)((x >> (8 * q)) & 255));
+                acc0 = TEntry.Add(acc0, TEntry.Load(ref t, (ulong)(((q * 256) + (int)((x >> (8 * q)) & 255)) * TEntry.Size)));
             }
         }
         else
@@ -378,59 +477,145 @@ internal sealed class TableActivationGate : IGateProtocol
 
             ref ulong pad = ref MemoryMarshal.GetReference(bits);
 
-            // Byte k of a rotated word selects entry 256 (8 i + k) + byte: its byte offset (byte << 4) is the word
-            // shifted and masked to 0xFF0, and the sub-table's offset 0x1000 k is a constant displacement.
-            ref byte t = ref Unsafe.As<Vector128<ulong>, byte>(ref table);
+            // Byte k of a rotated word selects entry 256 (8 i + k) + byte: its byte offset (byte * Size) is the word
+            // shifted and masked, and the sub-table's offset 256 Size k is a constant displacement.
+            int s = TEntry.SizeLog2;
+            ulong byteMask = 0xFFUL << s;
+            nuint sub = (nuint)(256 * TEntry.Size);
             for (int i = 0; i < words; i++)
             {
                 // Word i of the pad rotated up by shift bits; the split right shift makes b = 0 contribute nothing from lo.
                 ulong hi = Unsafe.Add(ref pad, (i - w) & wordMask), lo = Unsafe.Add(ref pad, (i - w - 1) & wordMask);
                 ulong x = (hi << b) | ((lo >> 1) >> (63 - b));
-                acc0 += Entry(ref t, (x << 4) & 0xFF0);
-                acc1 += Entry(ref t, ((x >> 4) & 0xFF0) + 0x1000);
-                acc2 += Entry(ref t, ((x >> 12) & 0xFF0) + 0x2000);
-                acc3 += Entry(ref t, ((x >> 20) & 0xFF0) + 0x3000);
-                acc0 += Entry(ref t, ((x >> 28) & 0xFF0) + 0x4000);
-                acc1 += Entry(ref t, ((x >> 36) & 0xFF0) + 0x5000);
-                acc2 += Entry(ref t, ((x >> 44) & 0xFF0) + 0x6000);
-                acc3 += Entry(ref t, ((x >> 52) & 0xFF0) + 0x7000);
-                t = ref Unsafe.AddByteOffset(ref t, (nuint)0x8000);
+                acc0 = TEntry.Add(acc0, TEntry.Load(ref t, (x << s) & byteMask));
+                acc1 = TEntry.Add(acc1, TEntry.Load(ref t, ((x >> (8 - s)) & byteMask) + sub));
+                acc2 = TEntry.Add(acc2, TEntry.Load(ref t, ((x >> (16 - s)) & byteMask) + (2 * sub)));
+                acc3 = TEntry.Add(acc3, TEntry.Load(ref t, ((x >> (24 - s)) & byteMask) + (3 * sub)));
+                acc0 = TEntry.Add(acc0, TEntry.Load(ref t, ((x >> (32 - s)) & byteMask) + (4 * sub)));
+                acc1 = TEntry.Add(acc1, TEntry.Load(ref t, ((x >> (40 - s)) & byteMask) + (5 * sub)));
+                acc2 = TEntry.Add(acc2, TEntry.Load(ref t, ((x >> (48 - s)) & byteMask) + (6 * sub)));
+                acc3 = TEntry.Add(acc3, TEntry.Load(ref t, ((x >> (56 - s)) & byteMask) + (7 * sub)));
+                t = ref Unsafe.AddByteOffset(ref t, 8 * sub);
             }
         }
 
-        Vector128<ulong> total = (acc0 + acc1) + (acc2 + acc3);
-        return (total.GetElement(0), total.GetElement(1));
+        return TEntry.Add(TEntry.Add(acc0, acc1), TEntry.Add(acc2, acc3)).Widen();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<ulong> Entry(ref byte table, ulong byteOffset) =>
-        Unsafe.As<byte, Vector128<ulong>>(ref Unsafe.AddByteOffset(ref table, (nuint)byteOffset));
-
-    /// <summary>The definition of <see cref="InnerProducts"/>, bit by bit (tests).</summary>
-    internal static (ulong T, ulong S) InnerProductsReference(ReadOnlySpan<ulong> bits, ReadOnlySpan<ulong> tables, int m, int shift)
+    /// <summary>The definition of <see cref="InnerProducts(ReadOnlySpan{ulong}, PlanStep, int)"/>, bit by bit (tests; <paramref name="tables"/> is the blob).</summary>
+    internal static ulong[] InnerProductsReference(ReadOnlySpan<ulong> bits, ReadOnlySpan<ulong> tables, int m, int shift)
     {
         int size = 1 << m;
-        ulong t = 0, s = 0;
+        var sums = new ulong[tables.Length / size];
         for (int j = 0; j < size; j++)
         {
             if (((bits[j >> 6] >> (j & 63)) & 1) != 0)
             {
                 int k = (j + shift) & (size - 1);
-                t += tables[k];
-                s += tables[size + k];
+                for (int v = 0; v < sums.Length; v++)
+                {
+                    sums[v] += tables[(v * size) + k];
+                }
             }
         }
 
-        return (t, s);
+        return sums;
     }
 
-    /// <summary>The byte sums of a plan step (tests).</summary>
-    internal static Vector128<ulong>[] ByteSumsForTests(PlanStep step) => ByteSums(step);
+    /// <summary>The byte sums' table: 64-byte aligned in a pinned array (no entry splits a cache line).</summary>
+    private sealed class ByteSumTable
+    {
+        private readonly ulong[] _words;
+        private readonly int _offset;
+
+        public ByteSumTable(int entries, int stride)
+        {
+            Entries = entries;
+            Stride = stride;
+            _words = GC.AllocateArray<ulong>((entries * stride) + 8, pinned: true);
+            unsafe
+            {
+                nuint address = (nuint)Unsafe.AsPointer(ref _words[0]);
+                _offset = (int)(((64 - (address & 63)) & 63) / sizeof(ulong));
+            }
+        }
+
+        public int Entries { get; }
+
+        /// <summary>Words per entry: 2 (lines) or 4 (parabolas, the fourth 0).</summary>
+        public int Stride { get; }
+
+        public Span<ulong> Words => _words.AsSpan(_offset, Entries * Stride);
+
+        public ref byte Start => ref Unsafe.As<ulong, byte>(ref _words[_offset]);
+    }
+
+    /// <summary>A byte-sum entry: a fixed number of table values added as one vector.</summary>
+    private interface ITableEntry<TSelf>
+        where TSelf : struct, ITableEntry<TSelf>
+    {
+        /// <summary>Table values per entry.</summary>
+        static abstract int Values { get; }
+
+        /// <summary>Entry size in bytes.</summary>
+        static abstract int Size { get; }
+
+        /// <summary>log2 of <see cref="Size"/>.</summary>
+        static abstract int SizeLog2 { get; }
+
+        static abstract TSelf Load(ref byte table, ulong byteOffset);
+
+        static abstract TSelf Add(TSelf left, TSelf right);
+
+        Vector256<ulong> Widen();
+    }
+
+    /// <summary>(T, S): 16 bytes.</summary>
+    private readonly struct PairEntry(Vector128<ulong> value) : ITableEntry<PairEntry>
+    {
+        private readonly Vector128<ulong> _value = value;
+
+        public static int Values => 2;
+
+        public static int Size => 16;
+
+        public static int SizeLog2 => 4;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static PairEntry Load(ref byte table, ulong byteOffset) =>
+            new(Unsafe.As<byte, Vector128<ulong>>(ref Unsafe.AddByteOffset(ref table, (nuint)byteOffset)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static PairEntry Add(PairEntry left, PairEntry right) => new(left._value + right._value);
+
+        public Vector256<ulong> Widen() => Vector256.Create(_value, Vector128<ulong>.Zero);
+    }
+
+    /// <summary>(T, S, Q, 0): 32 bytes.</summary>
+    private readonly struct TripleEntry(Vector256<ulong> value) : ITableEntry<TripleEntry>
+    {
+        private readonly Vector256<ulong> _value = value;
+
+        public static int Values => 3;
+
+        public static int Size => 32;
+
+        public static int SizeLog2 => 5;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TripleEntry Load(ref byte table, ulong byteOffset) =>
+            new(Unsafe.As<byte, Vector256<ulong>>(ref Unsafe.AddByteOffset(ref table, (nuint)byteOffset)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TripleEntry Add(TripleEntry left, TripleEntry right) => new(left._value + right._value);
+
+        public Vector256<ulong> Widen() => _value;
+    }
 }
 
 /// <summary>
 /// A party's keys of a table step after any leading comparison keys: its shares of the masks (r, rho_T,
-/// rho_S) expanded from its seed, its dealer shares, and its pads (party A: a seed; party B: a view of the
+/// rho_S, and rho_Q for parabolas) expanded from its seed, its dealer shares, and its pads (party A: a seed; party B: a view of the
 /// record). Disposing wipes the expansions and the seed.
 /// </summary>
 internal sealed class TableKeys : IDisposable
@@ -443,7 +628,7 @@ internal sealed class TableKeys : IDisposable
         PadsB = padsB;
     }
 
-    /// <summary>r, rho_T and rho_S shares (3 len elements; pooled, longer).</summary>
+    /// <summary>r, rho_T, rho_S (and rho_Q) shares (len elements each; pooled, longer).</summary>
     public ulong[] Masks { get; }
 
     /// <summary>The dealer shares.</summary>
@@ -455,11 +640,11 @@ internal sealed class TableKeys : IDisposable
     /// <summary>Party B's pads in its record.</summary>
     public (byte[] Array, int Offset) PadsB { get; }
 
-    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int dealerValues)
+    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int maskRows, int dealerValues)
     {
         byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-        ulong[] masks = ScratchPool<ulong>.Rent(3 * len);
-        GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, 3 * len));
+        ulong[] masks = ScratchPool<ulong>.Rent(maskRows * len);
+        GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, maskRows * len));
         CryptographicOperations.ZeroMemory(seedMasks);
         DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
         return context.IsA

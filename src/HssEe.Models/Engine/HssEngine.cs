@@ -281,19 +281,19 @@ internal sealed class HssEngine : Engine<SecretTensor>
     }
 
     // Activations: clipped table activations at the comparison width (|x| < 2^19 at f = 12), the table on
-    // |x| < 8 (GeLU, 2^9 cells of 1/32) or |x| < 16 (SiLU, 2^10 cells), linear tails beyond; two rounds plus
-    // the rescale, max error about 3e-4 (docs/PROTOCOLS.md).
-    public override ValueTask<SecretTensor> SiluAsync(SecretTensor x, string label) => TableAsync(x, NonLinearFunctions.SiluReference, 10, 16, label);
+    // |x| < 8 (GeLU, 2^7 cells of 1/8) or |x| < 16 (SiLU, 2^8 cells of 1/8) with a parabola per cell, linear tails
+    // beyond; two rounds plus the rescale, max error about 2e-4 (docs/PROTOCOLS.md).
+    public override ValueTask<SecretTensor> SiluAsync(SecretTensor x, string label) => TableAsync(x, NonLinearFunctions.SiluReference, 8, 16, label);
 
     public override ValueTask<SecretTensor> GeluAsync(SecretTensor x, bool tanhApproximation, string label) =>
-        TableAsync(x, tanhApproximation ? PlainEngine.GeluTanh : NonLinearFunctions.GeluReference, 9, 8, label);
+        TableAsync(x, tanhApproximation ? PlainEngine.GeluTanh : NonLinearFunctions.GeluReference, 7, 8, label);
 
     private async ValueTask<SecretTensor> TableAsync(SecretTensor x, Func<double, double> function, int tableBits, double range, string label)
     {
         x = await ToScaleAsync(x, label).ConfigureAwait(false);
         if (Planning)
         {
-            _builder!.TableActivation(x.Shape, function, ComparisonBits, tableBits, label: label, range: range);
+            _builder!.TableActivation(x.Shape, function, ComparisonBits, tableBits, label: label, range: range, degree: 2);
             return x;
         }
 

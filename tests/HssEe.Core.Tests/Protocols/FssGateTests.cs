@@ -111,6 +111,36 @@ public class FssGateTests
     }
 
     [Theory]
+    [InlineData(8, 5, 2)]
+    [InlineData(10, 7, 3)]
+    [InlineData(10, 9, 7)]
+    public async Task Top_bits_truncation_gives_the_floor_or_the_integer_within_2_to_the_minus_t_above(int n, int s, int t)
+    {
+        // Every n-bit input, 16 copies each (every copy has its own mask, which decides the near-integer cases).
+        const int Copies = 16;
+        RingTensor all = AllSignedValues(n);
+        var x = new RingTensor(new TensorShape(all.Length * Copies));
+        for (int i = 0; i < x.Length; i++)
+        {
+            x.Span[i] = all.Span[i / Copies];
+        }
+
+        RingTensor got = await RunGate(p => p.TopBitsTruncate(x.Shape, s, n, t, "t"), x, 24, (session, v) => session.TruncateAsync(v));
+        int roundedUp = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            long v = (long)x.Span[i], floor = v >> s, result = (long)got.Span[i];
+            long fraction = v - (floor << s); // in [0, 2^s)
+            bool nearNext = fraction > (1L << s) - (1L << (s - t));
+            Assert.True(result == floor || (result == floor + 1 && nearNext), $"{v} >> {s} (top {t} bits compared) at n={n} gave {result}; floor {floor}, fraction {fraction}/2^{s}");
+            roundedUp += result == floor + 1 ? 1 : 0;
+        }
+
+        // The near-integer inputs must sometimes take the next integer (else the top-bits path is not exercised).
+        Assert.True(roundedUp > 0, $"no input rounded up (n={n}, s={s}, t={t})");
+    }
+
+    [Theory]
     [InlineData(64, 12)]
     [InlineData(64, 24)]
     [InlineData(40, 12)]

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using HssEe.Fss;
 using HssEe.Protocols;
 using HssEe.Ring;
@@ -10,10 +11,12 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     private static long Signed(ulong v, int bits) => bits == 64 ? (long)v : ((long)(v << (64 - bits))) >> (64 - bits);
 
     [Theory]
-    [InlineData(10, 6, 4)]
-    [InlineData(9, 4, 3)]
-    [InlineData(8, 8, 2)] // u = 0: one cell per input value
-    public async Task Every_input_gives_the_table_line_of_one_of_its_two_nearest_anchors_exactly(int n, int m, int f)
+    [InlineData(10, 6, 4, 1)]
+    [InlineData(9, 4, 3, 1)]
+    [InlineData(8, 8, 2, 1)] // u = 0: one cell per input value
+    [InlineData(10, 5, 4, 2)]
+    [InlineData(9, 4, 3, 2)]
+    public async Task Every_input_gives_the_table_polynomial_of_one_of_its_two_nearest_anchors_exactly(int n, int m, int f, int degree)
     {
         // All valid n-bit inputs: |x| < 2^(n-1) - 2^u (one cell of margin).
         int u = n - m;
@@ -27,36 +30,46 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         }
 
         Func<double, double> function = x => Math.Sin(3 * x) + (x * x / 4);
-        Plan plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t").Build();
+        Plan plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t", degree: degree).Build();
         (Share a, Share b) = SecretSharing.Split(new RingTensor(values, shape), f);
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(s.Party == Party.A ? a : b, ct));
         RingTensor output = SecretSharing.Reconstruct(run.A, run.B);
-        Assert.Equal(f + u, run.A.FractionalBits);
+        Assert.Equal(f + TableActivationGate.OutputShiftFor(degree, u), run.A.FractionalBits);
 
-        ulong[] tables = TableActivationGate.BuildTables(function, u, m, f);
-        int size = 1 << m;
+        ulong[] tables = TableActivationGate.BuildTables(function, u, m, f, degree);
         for (int i = 0; i < count; i++)
         {
             long x = Signed(values[i], 64);
             long below = x >> u; // floor
             long e0 = x - (below << u);
-            ulong Line(long idx, long e) => tables[(int)(idx & (size - 1))] + (tables[size + (int)(idx & (size - 1))] * (ulong)e);
             ulong got = output.Span[i];
-            Assert.True(got == Line(below, e0) || got == Line(below + 1, e0 - (1L << u)), $"x = {x}: output {Signed(got, 64)} is neither anchor's line");
+            Assert.True(got == Cell(tables, m, degree, below, e0) || got == Cell(tables, m, degree, below + 1, e0 - (1L << u)), $"x = {x}: output {Signed(got, 64)} is neither anchor's polynomial");
         }
 
-        // Two rounds; ceil(n/8) + 16 bytes per element each way.
+        // Two rounds; ceil(n/8) + 8 (degree + 1) bytes per element each way; party A's dealer shares 8 (2 degree + 2) bytes.
         Assert.Equal(2, run.Cost.Rounds);
-        Assert.Equal((long)count * (((n + 7) / 8) + 16), costs[0].OnlineBytesSent);
+        Assert.Equal((long)count * (((n + 7) / 8) + (8 * (degree + 1))), costs[0].OnlineBytesSent);
+        long keyA = 8L * ((2 * degree) + 2) * count;
+        Assert.InRange(costs[0].KeyBytes, keyA, keyA + 1024);
+    }
+
+    /// <summary>T + S e (+ Q e^2) of cell idx, as the ring computes it.</summary>
+    private static ulong Cell(ulong[] tables, int m, int degree, long idx, long e)
+    {
+        int size = 1 << m, k = (int)(idx & (size - 1));
+        ulong value = tables[k] + (tables[size + k] * (ulong)e);
+        return degree == 1 ? value : value + (tables[(2 * size) + k] * (ulong)(e * e));
     }
 
     [Theory]
-    [InlineData(10, 5, 4, 2.0)]
-    [InlineData(12, 4, 3, 4.0)]
-    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_line_inside_exactly(int n, int m, int f, double range)
+    [InlineData(10, 5, 4, 2.0, 1)]
+    [InlineData(12, 4, 3, 4.0, 1)]
+    [InlineData(10, 5, 4, 2.0, 2)]
+    [InlineData(12, 4, 3, 4.0, 2)]
+    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree)
     {
         Func<double, double> function = x => (x * NonLinearFunctions.SigmoidReference(2 * x)) + 0.25;
-        Plan plan = new PlanBuilder(f).TableActivation(new TensorShape(1), function, n, m, rescale: false, label: "t", range: range).Build();
+        Plan plan = new PlanBuilder(f).TableActivation(new TensorShape(1), function, n, m, rescale: false, label: "t", range: range, degree: degree).Build();
         PlanStep step0 = plan.Steps[0];
         int u = TableActivationGate.CellShift(step0);
         (ulong limitU, ulong aL, ulong bL, ulong aR, ulong bR) = ClippedTableActivationGate.Tails(step0);
@@ -86,12 +99,12 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         int count = values.Length;
         var shape = new TensorShape(count);
 
-        plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t", range: range).Build();
+        plan = new PlanBuilder(f).TableActivation(shape, function, n, m, rescale: false, label: "t", range: range, degree: degree).Build();
         (Share a, Share b) = SecretSharing.Split(new RingTensor(values, shape), f);
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(s.Party == Party.A ? a : b, ct));
         RingTensor output = SecretSharing.Reconstruct(run.A, run.B);
-        ulong[] tables = TableActivationGate.BuildTables(function, u, m, f);
-        int size = 1 << m;
+        Assert.Equal(f + TableActivationGate.OutputShiftFor(degree, u), run.A.FractionalBits);
+        ulong[] tables = TableActivationGate.BuildTables(function, u, m, f, degree);
         bool fuzzySeen = false;
         int distinct = 0;
         for (int i = 0; i < count; i++)
@@ -100,7 +113,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
             ulong got = output.Span[i];
             ulong left = (aL * (ulong)x) + bL, right = (aR * (ulong)x) + bR;
             long below = x >> u, e0 = x - (below << u);
-            ulong Line(long idx, long e) => tables[(int)(idx & (size - 1))] + (tables[size + (int)(idx & (size - 1))] * (ulong)e);
+            ulong Line(long idx, long e) => Cell(tables, m, degree, idx, e);
             bool table = got == Line(below, e0) || got == Line(below + 1, e0 - (1L << u));
             if (x < -limit)
             {
@@ -132,28 +145,33 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(fuzz >= 1, $"expected a fuzzy comparison (j >= 1), got j = {fuzz}");
         Assert.True(fuzzySeen || distinct == 0, $"no input in the fuzzy zones took a tail (j = {fuzz}, L = {limit}, {distinct} zone inputs where tail and table differ)");
 
-        // Party A's key is the comparison key of depth n - 1 - j, its 14 dealer shares and two bit words per element, plus seeds.
-        long keyA = BitDcf.BatchBytes(n - 1 - fuzz, count) + (8L * ((14L * count) + (2 * ((count + 63) / 64))));
+        // Party A's key is the comparison key of depth n - 1 - j, its 4 degree + 8 dealer shares and two bit words per element, plus seeds.
+        long keyA = BitDcf.BatchBytes(n - 1 - fuzz, count) + (8L * ((((4L * degree) + 8) * count) + (2 * ((count + 63) / 64))));
         Assert.InRange(costs[0].KeyBytes, keyA, keyA + 1024);
 
-        // Two rounds: Y (8 bytes), then W_T, W_S and two bit vectors in one message.
+        // Two rounds: Y (8 bytes), then the degree + 1 W and two bit vectors in one message.
         Assert.Equal(2, run.Cost.Rounds);
-        Assert.Equal((8L * count) + (16L * count) + (2 * 8 * (long)((count + 63) / 64)), costs[0].OnlineBytesSent);
+        Assert.Equal((8L * count) + (8L * (degree + 1) * count) + (2 * 8 * (long)((count + 63) / 64)), costs[0].OnlineBytesSent);
     }
 
-    public static TheoryData<string, double, int, double> WideAccuracy => new()
+    public static TheoryData<string, double, int, int, double> WideAccuracy => new()
     {
-        // function, table range, table bits, documented max abs error (n = 32, f = 12; inputs up to +-1000)
-        { "gelu", 8, 9, 1.0e-3 },
-        { "silu", 16, 10, 1.0e-3 },
-        { "silu", 16, 9, 1.0e-3 },
-        { "sigmoid", 16, 9, 1.0e-3 },
-        { "tanh", 8, 9, 1.0e-3 },
+        // function, table range, table bits, degree, documented max abs error (n = 32, f = 12; inputs up to +-1000)
+        { "gelu", 8, 9, 1, 1.0e-3 },
+        { "silu", 16, 10, 1, 1.0e-3 },
+        { "silu", 16, 9, 1, 1.0e-3 },
+        { "sigmoid", 16, 9, 1, 1.0e-3 },
+        { "tanh", 8, 9, 1, 1.0e-3 },
+        { "gelu", 8, 7, 2, 1.0e-3 },
+        { "silu", 16, 8, 2, 1.0e-3 },
+        { "silu", 16, 7, 2, 1.0e-3 },
+        { "sigmoid", 16, 7, 2, 1.0e-3 },
+        { "tanh", 8, 7, 2, 1.0e-3 },
     };
 
     [Theory]
     [MemberData(nameof(WideAccuracy))]
-    public async Task Clipped_activation_errors_on_wide_inputs_stay_within_the_documented_bound(string name, double range, int m, double bound)
+    public async Task Clipped_activation_errors_on_wide_inputs_stay_within_the_documented_bound(string name, double range, int m, int degree, double bound)
     {
         Func<double, double> reference = name switch
         {
@@ -176,7 +194,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         var shape = new TensorShape(count);
         var q = new FixedPointFormat(f);
         var xs = ProtocolHarness.Shared(x, shape, q);
-        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name, range: range).Build();
+        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name, range: range, degree: degree).Build();
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(xs(s.Party), ct));
         Assert.Equal(f, run.A.FractionalBits);
         Assert.Equal(4, run.Cost.Rounds);
@@ -188,24 +206,26 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
             maxAbs = Math.Max(maxAbs, Math.Abs((Signed(y.Span[i], 64) / 4096.0) - reference(xe)));
         }
 
-        output.WriteLine($"{name} n={n} range {range} m={m}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
-        Assert.True(maxAbs <= bound, $"{name} n={n} range {range} m={m}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
+        output.WriteLine($"{name} n={n} range {range} m={m} degree {degree}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
+        Assert.True(maxAbs <= bound, $"{name} n={n} range {range} m={m} degree {degree}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
     }
 
-    public static TheoryData<string, int, int, double> Accuracy => new()
+    public static TheoryData<string, int, int, int, double> Accuracy => new()
     {
-        // function, n, table bits, documented max abs error (f = 12, inputs on the whole valid range)
-        { "gelu", 16, 9, 1.0e-3 },
-        { "silu", 16, 9, 1.0e-3 },
-        { "gelu", 17, 9, 2.0e-3 },
-        { "silu", 17, 9, 2.0e-3 },
-        { "sigmoid", 17, 9, 1.0e-3 },
-        { "tanh", 16, 9, 1.0e-3 },
+        // function, n, table bits, degree, documented max abs error (f = 12, inputs on the whole valid range)
+        { "gelu", 16, 9, 1, 1.0e-3 },
+        { "silu", 16, 9, 1, 1.0e-3 },
+        { "gelu", 17, 9, 1, 2.0e-3 },
+        { "silu", 17, 9, 1, 2.0e-3 },
+        { "sigmoid", 17, 9, 1, 1.0e-3 },
+        { "tanh", 16, 9, 1, 1.0e-3 },
+        { "gelu", 16, 7, 2, 1.0e-3 },
+        { "silu", 17, 8, 2, 1.0e-3 },
     };
 
     [Theory]
     [MemberData(nameof(Accuracy))]
-    public async Task Activation_errors_against_float64_stay_within_the_documented_bound(string name, int n, int m, double bound)
+    public async Task Activation_errors_against_float64_stay_within_the_documented_bound(string name, int n, int m, int degree, double bound)
     {
         Func<double, double> reference = name switch
         {
@@ -231,7 +251,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         var shape = new TensorShape(count);
         var q = new FixedPointFormat(f);
         var xs = ProtocolHarness.Shared(x, shape, q);
-        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name).Build();
+        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name, degree: degree).Build();
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(xs(s.Party), ct));
         Assert.Equal(f, run.A.FractionalBits);
         Assert.Equal(4, run.Cost.Rounds); // two for the table, two for the truncation
@@ -245,35 +265,40 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
             maxAbs = Math.Max(maxAbs, Math.Abs(got - reference(xe)));
         }
 
-        output.WriteLine($"{name} n={n} m={m}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
-        Assert.True(maxAbs <= bound, $"{name} n={n} m={m}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
+        output.WriteLine($"{name} n={n} m={m} degree {degree}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
+        Assert.True(maxAbs <= bound, $"{name} n={n} m={m} degree {degree}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
     }
 
     [Fact]
     public void Byte_sum_inner_products_equal_their_definition_for_every_rotation()
     {
         (var prg, string seed) = TestSeeds.Fresh();
-        foreach (int m in new[] { 4, 5, 6, 7, 9, 12 })
+        foreach (int degree in new[] { 1, 2 })
         {
-            int size = 1 << m;
-            var table = new ulong[2 * size];
-            prg.Fill(table);
-            Plan plan = new PlanBuilder(4).Add(OperationKind.TableActivation, [new TensorShape(1)], new TensorShape(1), m + 1, [m, 0, 1, 0], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()).ToArray(), "t").Build();
-            var sums = TableActivationGate.ByteSumsForTests(plan.Steps[0]);
-            var bits = new ulong[TableActivationGate.PadWords(m)];
-            for (int trial = 0; trial < 4; trial++)
+            foreach (int m in new[] { 4, 5, 6, 7, 9, 12 })
             {
-                prg.Fill(bits);
-                if (m < 6)
+                int size = 1 << m;
+                var table = new ulong[(degree + 1) * size];
+                prg.Fill(table);
+                Plan plan = new PlanBuilder(4).Add(OperationKind.TableActivation, [new TensorShape(1)], new TensorShape(1), m + 1, [m, 0, 1, 0, degree, TableActivationGate.OutputShiftFor(degree, 1)], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()).ToArray(), "t").Build();
+                var bits = new ulong[TableActivationGate.PadWords(m)];
+                for (int trial = 0; trial < 4; trial++)
                 {
-                    bits[0] &= (1UL << size) - 1;
-                }
+                    prg.Fill(bits);
+                    if (m < 6)
+                    {
+                        bits[0] &= (1UL << size) - 1;
+                    }
 
-                for (int shift = 0; shift < size; shift += m >= 9 ? 37 : 1)
-                {
-                    Assert.True(
-                        TableActivationGate.InnerProductsReference(bits, table, m, shift) == TableActivationGate.InnerProducts(bits, sums, m, shift),
-                        $"m = {m}, shift {shift}, seed {seed}");
+                    for (int shift = 0; shift < size; shift += m >= 9 ? 37 : 1)
+                    {
+                        ulong[] expected = TableActivationGate.InnerProductsReference(bits, table, m, shift);
+                        var got = TableActivationGate.InnerProducts(bits, plan.Steps[0], shift);
+                        for (int v = 0; v < 4; v++)
+                        {
+                            Assert.True((v < expected.Length ? expected[v] : 0) == got.GetElement(v), $"degree {degree}, m = {m}, shift {shift}, value {v}, seed {seed}");
+                        }
+                    }
                 }
             }
         }
@@ -293,5 +318,6 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("finer than", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 32, 12, range: 0.25)).Message, StringComparison.Ordinal);
         Assert.Contains("bits at scale", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, NonLinearFunctions.GeluReference, 64, 9, rescale: false, range: 8)).Message, StringComparison.Ordinal);
         Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => new PlanBuilder(12).TableActivation(shape, x => Math.Exp(x * 100), 16, 9)).Message, StringComparison.Ordinal);
+        Assert.Contains("degree", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TableActivation(shape, Math.Tanh, 16, 7, degree: 3)).Message, StringComparison.Ordinal);
     }
 }
