@@ -391,7 +391,12 @@ internal sealed class HssEngine : Engine<SecretTensor>
 
         if (Planning)
         {
-            _builder!.Truncate(x.Shape, x.Bits - F, Math.Min(64, x.Bits + MagnitudeBits), $"{label}.rescale");
+            // The borrow compares the top 7 of the shifted-out bits (a key without AES levels below its leaf): the
+            // result is rounded to nearest except that values within 2^-7 ulp below a half may round up.
+            int bits = Math.Min(64, x.Bits + MagnitudeBits);
+            _ = bits <= 63
+                ? _builder!.TopBitsTruncate(x.Shape, x.Bits - F, bits, PlanBuilder.RescaleComparedBits, $"{label}.rescale")
+                : _builder!.Truncate(x.Shape, x.Bits - F, bits, $"{label}.rescale");
             return new SecretTensor(x.Shape, F, null);
         }
 
