@@ -29,7 +29,7 @@ public sealed class KeyBundleException : Exception
 }
 
 /// <summary>
-/// The binary format of key bundles (version 3, little-endian), streamed so that a large
+/// The binary format of key bundles (version 4, little-endian), streamed so that a large
 /// model's keys need not sit in memory twice:
 /// <list type="bullet">
 /// <item>header (72 bytes): magic <c>"HSSEEKB1"</c>, u16 version, u8 party, u8 reserved,
@@ -40,7 +40,8 @@ public sealed class KeyBundleException : Exception
 /// <c>SHA-256(previous checksum || record header || D(payload))</c>, where D is the fast 128-bit
 /// NH + fixed-key-AES checksum of the payload (<see cref="PayloadDigest"/>; version 1 used one AES
 /// block per 16 bytes instead; version 2 stored a table activation's dealer shares with party B, version 3
-/// stores them with party A and their seed with party B); the chain starts from SHA-256 of the header;</item>
+/// stores them with party A and their seed with party B, version 4 merges them into 2 degree + 2 values per
+/// element and adds parabolic tables and top-bits truncations); the chain starts from SHA-256 of the header;</item>
 /// <item>an end record: index 0xFFFFFFFF, kind 0, length 0, and its chained checksum.</item>
 /// </list>
 /// A reader verifies each record before handing its keys out, so a corrupted, truncated,
