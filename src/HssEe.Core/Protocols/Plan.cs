@@ -180,9 +180,19 @@ public sealed class PlanBuilder
     internal PlanBuilder TopBitsTruncate(TensorShape shape, int shift, int bits, int comparedBits, string label)
     {
         CheckGateBits(bits);
-        if (shift < 1 || shift >= bits || bits > 63 || comparedBits < 1)
+        if (bits > 63)
         {
-            throw new ArgumentOutOfRangeException(nameof(shift), shift, $"A top-bits truncation needs 1 <= shift < bits <= 63 and at least one compared bit (shift {shift}, bits {bits}, compared {comparedBits}).");
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, "A top-bits truncation is for bit-widths up to 63 (64 uses the exact one-round truncation).");
+        }
+
+        if (shift < 1 || shift >= bits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shift), shift, $"The shift of a top-bits truncation must be between 1 and {bits - 1} for a {bits}-bit gate.");
+        }
+
+        if (comparedBits < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(comparedBits), comparedBits, "A top-bits truncation compares at least one bit.");
         }
 
         return Add(OperationKind.Truncate, [shape], shape, bits, [shift, Math.Min(comparedBits, shift)], [], label);

@@ -140,6 +140,16 @@ public class FssGateTests
         Assert.True(roundedUp > 0, $"no input rounded up (n={n}, s={s}, t={t})");
     }
 
+    [Fact]
+    public void Top_bits_truncations_out_of_range_are_refused_by_name()
+    {
+        var shape = new TensorShape(4);
+        Assert.Equal("bits", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TopBitsTruncate(shape, 12, 64, 7, "t")).ParamName);
+        Assert.Equal("shift", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TopBitsTruncate(shape, 0, 32, 7, "t")).ParamName);
+        Assert.Equal("shift", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TopBitsTruncate(shape, 32, 32, 7, "t")).ParamName);
+        Assert.Equal("comparedBits", Assert.Throws<ArgumentOutOfRangeException>(() => new PlanBuilder(12).TopBitsTruncate(shape, 12, 32, 0, "t")).ParamName);
+    }
+
     [Theory]
     [InlineData(64, 12)]
     [InlineData(64, 24)]
