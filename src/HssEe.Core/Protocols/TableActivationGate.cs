@@ -328,6 +328,7 @@ internal sealed class TableActivationGate : IGateProtocol
     {
         int m = TableBits(step), u = CellShift(step), padWords = PadWords(m);
         ByteSumTable sums = ByteSums(step);
+        CheckSums<TEntry>(sums, m);
         ulong cellMask = GateMath.Mask(m);
         FssKeyBits.ForChunks(len, Environment.ProcessorCount, 64, 1024, (start, count) =>
         {
@@ -435,26 +436,47 @@ internal sealed class TableActivationGate : IGateProtocol
     /// vector's term lands on T[shift - alpha]. Rotating the bits instead of the table lets every pad byte select
     /// a precomputed subset sum (<see cref="ByteSums"/>): 2^m / 8 loads and adds per element.
     /// </summary>
-    internal static Vector256<ulong> InnerProducts(ReadOnlySpan<ulong> bits, PlanStep step, int shift) =>
-        Degree(step) == 1
-            ? InnerProducts<PairEntry>(bits, ByteSums(step), TableBits(step), shift)
-            : InnerProducts<TripleEntry>(bits, ByteSums(step), TableBits(step), shift);
+    internal static Vector256<ulong> InnerProducts(ReadOnlySpan<ulong> bits, PlanStep step, int shift)
+    {
+        int m = TableBits(step);
+        if (bits.Length < PadWords(m))
+        {
+            throw new ArgumentException($"The pad has {bits.Length} words; 2^{m} cells need {PadWords(m)}.", nameof(bits));
+        }
+
+        ByteSumTable sums = ByteSums(step);
+        if (Degree(step) == 1)
+        {
+            CheckSums<PairEntry>(sums, m);
+            return InnerProducts<PairEntry>(bits, sums, m, shift);
+        }
+
+        CheckSums<TripleEntry>(sums, m);
+        return InnerProducts<TripleEntry>(bits, sums, m, shift);
+    }
+
+    /// <summary>Checks once per step that the byte sums fit 2^m cells and the entry type (the inner loop reads without bounds checks).</summary>
+    private static void CheckSums<TEntry>(ByteSumTable sums, int m)
+        where TEntry : struct, ITableEntry<TEntry>
+    {
+        int needed = Math.Max(1, (1 << m) / 8) * 256;
+        if (sums.Entries < needed || sums.Stride != TEntry.Size / sizeof(ulong))
+        {
+            throw new ArgumentException($"The byte sums hold {sums.Entries} entries of {sums.Stride} words; 2^{m} cells need {needed} of {TEntry.Size / sizeof(ulong)}.", nameof(sums));
+        }
+    }
 
     /// <summary>
-    /// The inner products with entries of type <typeparamref name="TEntry"/>. Each rotated pad word is formed in a
-    /// register from two pad words and its eight bytes index the sums directly (four accumulators), so the rotated
-    /// pad is never stored and re-read.
+    /// The inner products with entries of type <typeparamref name="TEntry"/>, for a pad of <see cref="PadWords"/>
+    /// words and sums checked by <see cref="CheckSums"/>. Each rotated pad word is formed in a register from two pad
+    /// words and its eight bytes index the sums directly (four accumulators), so the rotated pad is never stored and
+    /// re-read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<ulong> InnerProducts<TEntry>(ReadOnlySpan<ulong> bits, ByteSumTable sums, int m, int shift)
         where TEntry : struct, ITableEntry<TEntry>
     {
         int size = 1 << m;
-        if (sums.Entries < Math.Max(1, size / 8) * 256 || sums.Stride != TEntry.Size / sizeof(ulong))
-        {
-            throw new ArgumentException($"The byte sums hold {sums.Entries} entries of {sums.Stride} words; 2^{m} cells need {Math.Max(1, size / 8) * 256} of {TEntry.Size / sizeof(ulong)}.", nameof(sums));
-        }
-
         ref byte t = ref sums.Start;
         TEntry acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         if (m < 6)
@@ -470,11 +492,6 @@ internal sealed class TableActivationGate : IGateProtocol
         else
         {
             int words = PadWords(m), w = shift >> 6, b = shift & 63, wordMask = words - 1;
-            if (bits.Length < words)
-            {
-                throw new ArgumentException($"The pad has {bits.Length} words; 2^{m} cells need {words}.", nameof(bits));
-            }
-
             ref ulong pad = ref MemoryMarshal.GetReference(bits);
 
             // Byte k of a rotated word selects entry 256 (8 i + k) + byte: its byte offset (byte * Size) is the word
