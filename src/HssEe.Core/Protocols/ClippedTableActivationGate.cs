@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Security.Cryptography;
 using HssEe.Fss;
 using HssEe.Randomness;
@@ -219,7 +221,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
         int rhoCRow = 2 * k * len, rhoBRow = rhoCRow + (2 * len);
         ReadOnlySpan<ulong> cBits = opened.Slice(tables * len, words), bBits = opened.Slice((tables * len) + words, words);
-        for (int i = 0; i < len; i++)
+        int vectorEnd = TableActivationGate.VectorOutput ? FinishVector512(isA, degree, d, y, masks, opened, len, words, u, tails, output) : 0;
+        for (int i = vectorEnd; i < len; i++)
         {
             ulong yi = y[i], yl = yi & uMask, wT = opened[i], wS = opened[len + i], wQ = degree == 1 ? 0 : opened[(2 * len) + i];
             ulong cHat = BitSignGateBase.Bit(cBits, i), bHat = BitSignGateBase.Bit(bBits, i);
@@ -239,5 +242,54 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             ulong b = (bHat * one) + (betaB * rhoB);
             output[i] = (tails.AL * xShare) + (tails.BL * one) + cG - (tails.AL * cX) - (tails.BL * c) + ((tails.AR - tails.AL) * bX) + ((tails.BR - tails.BL) * b);
         }
+    }
+
+    /// <summary>
+    /// <see cref="Finish"/> for the elements below len rounded down to a multiple of 8, eight at a time: the
+    /// products with the public bits c^ and b^ become masks (c^ v = v AND -c^, (1 - 2 c^) v = (v XOR -c^) + c^).
+    /// Returns where the scalar loop goes on.
+    /// </summary>
+    private static int FinishVector512(bool isA, int degree, ReadOnlySpan<ulong> d, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    {
+        int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
+        if (d.Length < (Values(degree) * len) || y.Length < len || masks.Length < len || opened.Length < (tables * len) + (2 * words) || output.Length < len)
+        {
+            throw new InvalidOperationException($"Clipped table activation: the buffers are shorter than {len} elements.");
+        }
+
+        int vectorEnd = len & ~7;
+        nuint n = (nuint)len, rhoCRow = (nuint)(2 * k) * n, rhoBRow = rhoCRow + (2 * n), cWords = (nuint)(tables * len), bWords = cWords + (nuint)words;
+        ref ulong dr = ref MemoryMarshal.GetReference(d);
+        ref ulong yr = ref MemoryMarshal.GetReference(y);
+        ref ulong mr = ref MemoryMarshal.GetReference(masks);
+        ref ulong or = ref MemoryMarshal.GetReference(opened);
+        ref ulong outr = ref MemoryMarshal.GetReference(output);
+        Vector512<ulong> uMask = Vector512.Create(GateMath.Mask(u)), one = Vector512.Create(isA ? 1UL : 0UL), ones = Vector512.Create(isA ? ulong.MaxValue : 0UL);
+        Vector512<ulong> lanes = Vector512.Create(1UL, 2, 4, 8, 16, 32, 64, 128);
+        Vector512<ulong> aL = Vector512.Create(tails.AL), bL = Vector512.Create(tails.BL), dA = Vector512.Create(tails.AR - tails.AL), dB = Vector512.Create(tails.BR - tails.BL);
+        for (int i = 0; i < vectorEnd; i += 8)
+        {
+            nuint at = (nuint)i;
+            Vector512<ulong> yi = Vector512.LoadUnsafe(ref yr, at), yl = yi & uMask;
+            Vector512<ulong> wT = Vector512.LoadUnsafe(ref or, at), wS = Vector512.LoadUnsafe(ref or, n + at);
+            Vector512<ulong> wQ = degree == 1 ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref or, (2 * n) + at);
+            ulong cByte = (Unsafe.Add(ref or, cWords + (at >> 6)) >> (i & 63)) & 0xFF, bByte = (Unsafe.Add(ref or, bWords + (at >> 6)) >> (i & 63)) & 0xFF;
+            Vector512<ulong> cM = Vector512.Equals(Vector512.Create(cByte) & lanes, lanes), bM = Vector512.Equals(Vector512.Create(bByte) & lanes, lanes);
+
+            Vector512<ulong> g = TableActivationGate.InterpolateEight(ref dr, 0, n, at, degree, wT, wS, wQ, yl);
+            Vector512<ulong> rhoG = TableActivationGate.InterpolateEight(ref dr, (nuint)k, n, at, degree, wT, wS, wQ, yl);
+            Vector512<ulong> cG = (g & cM) + (rhoG ^ cM) - cM;
+
+            Vector512<ulong> rhoC = Vector512.LoadUnsafe(ref dr, rhoCRow + at), rhoCR = Vector512.LoadUnsafe(ref dr, rhoCRow + n + at);
+            Vector512<ulong> rhoB = Vector512.LoadUnsafe(ref dr, rhoBRow + at), rhoBR = Vector512.LoadUnsafe(ref dr, rhoBRow + n + at);
+            Vector512<ulong> xShare = (yi & ones) - Vector512.LoadUnsafe(ref mr, at);
+            Vector512<ulong> cX = (xShare & cM) + (((yi * rhoC) - rhoCR) ^ cM) - cM;
+            Vector512<ulong> bX = (xShare & bM) + (((yi * rhoB) - rhoBR) ^ bM) - bM;
+            Vector512<ulong> c = (one & cM) + (rhoC ^ cM) - cM;
+            Vector512<ulong> b = (one & bM) + (rhoB ^ bM) - bM;
+            ((aL * xShare) + (bL * one) + cG - (aL * cX) - (bL * c) + (dA * bX) + (dB * b)).StoreUnsafe(ref outr, at);
+        }
+
+        return vectorEnd;
     }
 }

@@ -234,6 +234,34 @@ internal sealed class TableActivationGate : IGateProtocol
     }
 
     /// <summary>
+    /// <see cref="Interpolate"/> for eight consecutive elements at <paramref name="at"/>: the dealer shares of row t
+    /// are at <paramref name="d"/>[(<paramref name="row"/> + t) <paramref name="len"/> + at], the caller checks the bounds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<ulong> InterpolateEight(ref ulong d, nuint row, nuint len, nuint at, int degree, Vector512<ulong> wT, Vector512<ulong> wS, Vector512<ulong> wQ, Vector512<ulong> yl)
+    {
+        nuint i = (row * len) + at;
+        if (degree == 1)
+        {
+            return ((wT + (wS * yl)) * Vector512.LoadUnsafe(ref d, i)) - (wS * Vector512.LoadUnsafe(ref d, i + len))
+                + (yl * Vector512.LoadUnsafe(ref d, i + (2 * len))) + Vector512.LoadUnsafe(ref d, i + (3 * len));
+        }
+
+        Vector512<ulong> yl2 = yl * yl;
+        return ((wT + (wS * yl) + (wQ * yl2)) * Vector512.LoadUnsafe(ref d, i)) - ((wS + ((wQ * yl) << 1)) * Vector512.LoadUnsafe(ref d, i + len))
+            + (wQ * Vector512.LoadUnsafe(ref d, i + (2 * len))) + (yl * Vector512.LoadUnsafe(ref d, i + (3 * len)))
+            + (yl2 * Vector512.LoadUnsafe(ref d, i + (4 * len))) + Vector512.LoadUnsafe(ref d, i + (5 * len));
+    }
+
+    private static readonly AsyncLocal<bool> ScalarOutputOnly = new();
+
+    /// <summary>Whether the output loops use 512-bit vectors (where the hardware has them, unless a test asked for the scalar loop).</summary>
+    internal static bool VectorOutput => Vector512.IsHardwareAccelerated && !ScalarOutputOnly.Value;
+
+    /// <summary>Test hook: the output loops of this async flow (and the tasks it starts) run scalar.</summary>
+    internal static void UseScalarOutput(bool scalar) => ScalarOutputOnly.Value = scalar;
+
+    /// <summary>
     /// Party A: its mask seed, explicit dealer shares (<paramref name="valuesA"/>, from <see cref="GateMath.ShareDealerValues"/>)
     /// and pad seed. Party B: its mask seed, the seed of its dealer shares and its pads. Wipes the seeds.
     /// </summary>
@@ -289,7 +317,29 @@ internal sealed class TableActivationGate : IGateProtocol
             ulong lowMask = GateMath.Mask(u);
             var result = new RingTensor(step.Output);
             Span<ulong> output = result.Span;
-            for (int i = 0; i < len; i++)
+            int vectorEnd = 0;
+            if (VectorOutput)
+            {
+                // The bounds the unchecked loads rely on.
+                if (d.Length < DealerValues(degree) * len || w.Length < tables * len || y.Length < len || output.Length < len)
+                {
+                    throw new InvalidOperationException($"{step}: the table's buffers are shorter than {len} elements.");
+                }
+
+                vectorEnd = len & ~7;
+                ref ulong dr = ref MemoryMarshal.GetReference(d);
+                var lowMasks = Vector512.Create(lowMask);
+                for (int i = 0; i < vectorEnd; i += 8)
+                {
+                    nuint at = (nuint)i, count = (nuint)len;
+                    Vector512<ulong> wQ = degree == 1 ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(w), (2 * count) + at);
+                    Vector512<ulong> yl = Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(y), at) & lowMasks;
+                    InterpolateEight(ref dr, 0, count, at, degree, Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(w), at), Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(w), count + at), wQ, yl)
+                        .StoreUnsafe(ref MemoryMarshal.GetReference(output), at);
+                }
+            }
+
+            for (int i = vectorEnd; i < len; i++)
             {
                 ulong wQ = degree == 1 ? 0 : w[(2 * len) + i];
                 output[i] = Interpolate(d, 0, len, i, degree, w[i], w[len + i], wQ, y[i] & lowMask);

@@ -11,13 +11,16 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     private static long Signed(ulong v, int bits) => bits == 64 ? (long)v : ((long)(v << (64 - bits))) >> (64 - bits);
 
     [Theory]
-    [InlineData(10, 6, 4, 1)]
-    [InlineData(9, 4, 3, 1)]
-    [InlineData(8, 8, 2, 1)] // u = 0: one cell per input value
-    [InlineData(10, 5, 4, 2)]
-    [InlineData(9, 4, 3, 2)]
-    public async Task Every_input_gives_the_table_polynomial_of_one_of_its_two_nearest_anchors_exactly(int n, int m, int f, int degree)
+    [InlineData(10, 6, 4, 1, false)]
+    [InlineData(9, 4, 3, 1, false)]
+    [InlineData(8, 8, 2, 1, false)] // u = 0: one cell per input value
+    [InlineData(10, 5, 4, 2, false)]
+    [InlineData(9, 4, 3, 2, false)]
+    [InlineData(10, 6, 4, 1, true)]
+    [InlineData(10, 5, 4, 2, true)]
+    public async Task Every_input_gives_the_table_polynomial_of_one_of_its_two_nearest_anchors_exactly(int n, int m, int f, int degree, bool scalarOutput)
     {
+        TableActivationGate.UseScalarOutput(scalarOutput); // both output loops (the vector one where the CPU has it)
         // All valid n-bit inputs: |x| < 2^(n-1) - 2^u (one cell of margin).
         int u = n - m;
         int limit = (1 << (n - 1)) - (1 << u);
@@ -62,12 +65,15 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(10, 5, 4, 2.0, 1)]
-    [InlineData(12, 4, 3, 4.0, 1)]
-    [InlineData(10, 5, 4, 2.0, 2)]
-    [InlineData(12, 4, 3, 4.0, 2)]
-    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree)
+    [InlineData(10, 5, 4, 2.0, 1, false)]
+    [InlineData(12, 4, 3, 4.0, 1, false)]
+    [InlineData(10, 5, 4, 2.0, 2, false)]
+    [InlineData(12, 4, 3, 4.0, 2, false)]
+    [InlineData(10, 5, 4, 2.0, 1, true)]
+    [InlineData(12, 4, 3, 4.0, 2, true)]
+    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree, bool scalarOutput)
     {
+        TableActivationGate.UseScalarOutput(scalarOutput); // both output loops (the vector one where the CPU has it)
         Func<double, double> function = x => (x * NonLinearFunctions.SigmoidReference(2 * x)) + 0.25;
         Plan plan = new PlanBuilder(f).TableActivation(new TensorShape(1), function, n, m, rescale: false, label: "t", range: range, degree: degree).Build();
         PlanStep step0 = plan.Steps[0];
