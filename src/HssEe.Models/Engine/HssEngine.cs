@@ -52,6 +52,13 @@ internal sealed class HssEngine : Engine<SecretTensor>
     /// <summary>Gate width for ReLU, max and splines (|x| &lt; 2^(31 - f)).</summary>
     public const int ComparisonBits = 32;
 
+    /// <summary>
+    /// Input width of the table activations (GeLU, SiLU): f + 17 bits, |x| &lt; 2^16. Their inputs leave a
+    /// truncation (a linear layer's output), whose input limit 2^15 already bounds them; a wider gate would only
+    /// add AES levels and key bytes to the comparisons.
+    /// </summary>
+    public int ActivationBits => F + MagnitudeBits + 1;
+
 
     private readonly PlanBuilder? _builder;
     private readonly PartySession? _session;
@@ -280,7 +287,7 @@ internal sealed class HssEngine : Engine<SecretTensor>
         return Wrap(await _session!.ReluAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
     }
 
-    // Activations: clipped table activations at the comparison width (|x| < 2^19 at f = 12), the table on
+    // Activations: clipped table activations at f + 17 bits (|x| < 2^16), the table on
     // |x| < 8 (GeLU, 2^7 cells of 1/8) or |x| < 16 (SiLU, 2^8 cells of 1/8) with a parabola per cell, linear tails
     // beyond; two rounds plus the rescale, max error about 2e-4 (docs/PROTOCOLS.md).
     public override ValueTask<SecretTensor> SiluAsync(SecretTensor x, string label) => TableAsync(x, NonLinearFunctions.SiluReference, 8, 16, label);
@@ -293,7 +300,7 @@ internal sealed class HssEngine : Engine<SecretTensor>
         x = await ToScaleAsync(x, label).ConfigureAwait(false);
         if (Planning)
         {
-            _builder!.TableActivation(x.Shape, function, ComparisonBits, tableBits, label: label, range: range, degree: 2);
+            _builder!.TableActivation(x.Shape, function, ActivationBits, tableBits, label: label, range: range, degree: 2);
             return x;
         }
 
