@@ -103,6 +103,7 @@ public sealed class PartyChannel : IAsyncDisposable
     {
         byte[] frame = await ReceiveFrameAsync(destination.Length, cancellationToken).ConfigureAwait(false);
         frame.AsSpan(HeaderSize).CopyTo(destination.Span);
+        Recycle(frame);
     }
 
     /// <summary>Receives one message of exactly <paramref name="destination"/>.Length ring elements.</summary>
@@ -113,6 +114,7 @@ public sealed class PartyChannel : IAsyncDisposable
     {
         byte[] frame = await ReceiveFrameAsync(checked(destination.Length * sizeof(ulong)), cancellationToken).ConfigureAwait(false);
         frame.AsSpan(HeaderSize).CopyTo(MemoryMarshal.AsBytes(destination.Span));
+        Recycle(frame);
     }
 
     /// <summary>
@@ -183,7 +185,9 @@ public sealed class PartyChannel : IAsyncDisposable
     private ValueTask SendFrameAsync(byte kind, ReadOnlySpan<byte> payload, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var frame = new byte[HeaderSize + payload.Length];
+        // Every byte of the frame is written below. Over the in-process channel the receiving end hands it
+        // back to the pool, so steady message sizes stop allocating.
+        byte[] frame = _transport is IOwnedFrameTransport ? FramePool.Rent(HeaderSize + payload.Length) : GC.AllocateUninitializedArray<byte>(HeaderSize + payload.Length);
         WriteHeader(frame, kind, _sendSequence, (uint)_depth, payload.Length);
         payload.CopyTo(frame.AsSpan(HeaderSize));
         _sendSequence++;
@@ -275,6 +279,15 @@ public sealed class PartyChannel : IAsyncDisposable
         }
 
         return frame;
+    }
+
+    /// <summary>Frames that came over the in-process channel were built by the peer's <see cref="SendFrameAsync"/> and are no longer referenced.</summary>
+    private void Recycle(byte[] frame)
+    {
+        if (_transport is IOwnedFrameTransport)
+        {
+            FramePool.Return(frame);
+        }
     }
 
     private static void WriteHeader(Span<byte> frame, byte kind, uint sequence, uint stamp, int length)

@@ -29,6 +29,52 @@ public class RuntimeTests
     }
 
     [Fact]
+    public async Task Large_exchanges_of_one_size_deliver_every_message_intact_while_frames_are_reused()
+    {
+        // Frames of at least 64 KiB go back to a pool once received and carry the next message of that size:
+        // every round's payload (different each round and party) must arrive exactly.
+        const int Count = 20_000, Rounds = 12;
+        var result = await TwoPartySimulation.RunAsync(async (ch, ct) =>
+        {
+            ulong errors = 0;
+            var mine = new ulong[Count];
+            var theirs = new ulong[Count];
+            ulong peer = (ulong)ch.Party.Peer() + 1;
+            for (int round = 0; round < Rounds; round++)
+            {
+                for (int i = 0; i < Count; i++)
+                {
+                    mine[i] = ((ulong)ch.Party + 1) * 1_000_003UL * (ulong)(round + 1) + (ulong)i;
+                }
+
+                await ch.ExchangeAsync(mine, theirs, ct);
+                for (int i = 0; i < Count; i++)
+                {
+                    errors += theirs[i] == (peer * 1_000_003UL * (ulong)(round + 1)) + (ulong)i ? 0UL : 1UL;
+                }
+            }
+
+            return errors;
+        });
+
+        Assert.Equal(0UL, result.A);
+        Assert.Equal(0UL, result.B);
+        Assert.Equal(Rounds, result.Cost.Rounds);
+    }
+
+    [Fact]
+    public void The_frame_pool_reuses_exact_lengths_and_skips_small_frames()
+    {
+        byte[] large = FramePool.Rent(FramePool.MinimumLength + 17);
+        Assert.Equal(FramePool.MinimumLength + 17, large.Length);
+        FramePool.Return(large);
+        Assert.Same(large, FramePool.Rent(FramePool.MinimumLength + 17));
+        byte[] small = FramePool.Rent(100);
+        FramePool.Return(small);
+        Assert.NotSame(small, FramePool.Rent(100));
+    }
+
+    [Fact]
     public async Task Request_and_reply_count_two_rounds_and_three_legs_three()
     {
         var result = await TwoPartySimulation.RunAsync(
