@@ -327,15 +327,18 @@ internal sealed class TableActivationGate : IGateProtocol
                 }
 
                 vectorEnd = len & ~7;
+                nuint count = (nuint)len;
                 ref ulong dr = ref MemoryMarshal.GetReference(d);
+                ref ulong wr = ref MemoryMarshal.GetArrayDataReference(w);
+                ref ulong yr = ref MemoryMarshal.GetArrayDataReference(y);
+                ref ulong outr = ref MemoryMarshal.GetReference(output);
                 var lowMasks = Vector512.Create(lowMask);
                 for (int i = 0; i < vectorEnd; i += 8)
                 {
-                    nuint at = (nuint)i, count = (nuint)len;
-                    Vector512<ulong> wQ = degree == 1 ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(w), (2 * count) + at);
-                    Vector512<ulong> yl = Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(y), at) & lowMasks;
-                    InterpolateEight(ref dr, 0, count, at, degree, Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(w), at), Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(w), count + at), wQ, yl)
-                        .StoreUnsafe(ref MemoryMarshal.GetReference(output), at);
+                    nuint at = (nuint)i;
+                    Vector512<ulong> wQ = degree == 1 ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref wr, (2 * count) + at);
+                    Vector512<ulong> yl = Vector512.LoadUnsafe(ref yr, at) & lowMasks;
+                    InterpolateEight(ref dr, 0, count, at, degree, Vector512.LoadUnsafe(ref wr, at), Vector512.LoadUnsafe(ref wr, count + at), wQ, yl).StoreUnsafe(ref outr, at);
                 }
             }
 

@@ -3,8 +3,9 @@ namespace HssEe.Runtime;
 /// <summary>
 /// Exact-length frames for the in-process channel: a received frame is handed back after its payload is
 /// copied out, and the next send of the same length reuses it instead of allocating (and zeroing, and
-/// faulting in) a fresh large-object-heap array per message. Frames carry only what both servers see
-/// anyway (masked openings); a reused frame is overwritten in full before it is sent again. Only frames of
+/// faulting in) a fresh large-object-heap array per message. A frame holds what the two parties exchanged
+/// (in the library's protocols: masked openings, which both see); like a garbage-collected frame before, a
+/// pooled one is not wiped, and it is overwritten in full before it is sent again. Only frames of
 /// at least <see cref="MinimumLength"/> bytes are kept, at most <see cref="PerLength"/> per length and
 /// <see cref="MaximumBytes"/> in all.
 /// </summary>

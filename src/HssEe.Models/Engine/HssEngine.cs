@@ -53,12 +53,11 @@ internal sealed class HssEngine : Engine<SecretTensor>
     public const int ComparisonBits = 32;
 
     /// <summary>
-    /// Input width of the table activations (GeLU, SiLU): f + 17 bits, |x| &lt; 2^16. Their inputs leave a
-    /// truncation (a linear layer's output), whose input limit 2^15 already bounds them; a wider gate would only
-    /// add AES levels and key bytes to the comparisons.
+    /// Input width of the table activations (GeLU, SiLU): f + 17 bits, |x| &lt; 2^16. In the models their inputs
+    /// are linear layers' outputs and leave a truncation, whose input limit 2^15 already bounds them; a wider
+    /// gate would only add AES levels and key bytes to the comparisons.
     /// </summary>
     public int ActivationBits => F + MagnitudeBits + 1;
-
 
     private readonly PlanBuilder? _builder;
     private readonly PartySession? _session;
