@@ -160,6 +160,15 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal((8L * count) + (8L * (degree + 1) * count) + (2 * 8 * (long)((count + 63) / 64)), costs[0].OnlineBytesSent);
     }
 
+    /// <summary>The float64 reference of an accuracy case's function name.</summary>
+    private static Func<double, double> Reference(string name) => name switch
+    {
+        "gelu" => NonLinearFunctions.GeluReference,
+        "silu" => NonLinearFunctions.SiluReference,
+        "sigmoid" => NonLinearFunctions.SigmoidReference,
+        _ => Math.Tanh,
+    };
+
     public static TheoryData<string, double, int, int, int, double> WideAccuracy => new()
     {
         // function, table range, table bits, degree, input bits n, documented max abs error (f = 12; inputs up to +-1000)
@@ -181,13 +190,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     [MemberData(nameof(WideAccuracy))]
     public async Task Clipped_activation_errors_on_wide_inputs_stay_within_the_documented_bound(string name, double range, int m, int degree, int n, double bound)
     {
-        Func<double, double> reference = name switch
-        {
-            "gelu" => NonLinearFunctions.GeluReference,
-            "silu" => NonLinearFunctions.SiluReference,
-            "sigmoid" => NonLinearFunctions.SigmoidReference,
-            _ => Math.Tanh,
-        };
+        Func<double, double> reference = Reference(name);
         const int f = 12;
         (var prg, string seed) = TestSeeds.Fresh();
         const int count = 40_000;
@@ -235,13 +238,7 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     [MemberData(nameof(Accuracy))]
     public async Task Activation_errors_against_float64_stay_within_the_documented_bound(string name, int n, int m, int degree, double bound)
     {
-        Func<double, double> reference = name switch
-        {
-            "gelu" => NonLinearFunctions.GeluReference,
-            "silu" => NonLinearFunctions.SiluReference,
-            "sigmoid" => NonLinearFunctions.SigmoidReference,
-            _ => Math.Tanh,
-        };
+        Func<double, double> reference = Reference(name);
         const int f = 12;
         double h = Math.ScaleB(1.0, n - f - m);
         double limit = Math.ScaleB(1.0, n - 1 - f) - h;
