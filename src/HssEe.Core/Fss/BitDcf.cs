@@ -15,18 +15,20 @@ namespace HssEe.Fss;
 /// evaluations XOR to f(x) (BCG+21's DCF over the group Z_2, with early termination).
 /// </summary>
 /// <remarks>
-/// <para><b>Construction.</b> A GGM tree of depth d = n - nu with nu = min(n, 7): at each level the
+/// <para><b>Construction.</b> A GGM tree of depth d = n - nu with nu = min(n, 8): at each level the
 /// evaluator expands only the child it walks to, with one block H(s XOR side) of the fixed-key
 /// MMO^sigma hash; bit 0 of that block is the child's control bit t, bit 1 its value bit v, and the
 /// block with bits 0..2 cleared is the child seed (125 bits). The correction word of a level is one
 /// 16-byte block: the seed correction (bits 3..127), the left and right control-bit corrections
 /// (bits 0 and 1) and the value correction (bit 2). After d levels the remaining nu input bits index
-/// a 2^nu-bit leaf H(s XOR 2) corrected by the 16-byte leaf word, so the last 7 levels cost one
-/// hash instead of seven.</para>
-/// <para><b>Key size</b> (per party and key): 16 (root seed) + 16 d + 16 (leaf) = 16 (n - nu + 2)
-/// bytes; for n = 15, 31, 63 that is 160, 416 and 928 bytes. BCG+21's formula for a 1-bit output,
-/// n (lambda + 3) + lambda + 1 bits, gives 262, 524 and 1024 bytes.</para>
-/// <para><b>Evaluation cost</b>: d + 1 AES blocks per key (9, 25 and 57 for n = 15, 31, 63),
+/// a 2^nu-bit leaf of one or (nu = 8) two 128-bit blocks H(s XOR (2 + k)), each corrected by its
+/// 16-byte leaf word. The evaluator hashes only the block that holds its bit, so the last 8 levels
+/// cost one hash instead of eight, and the leaf's second word costs the same 16 bytes as the level it
+/// replaces.</para>
+/// <para><b>Key size</b> (per party and key): 16 (root seed) + 16 d + 16 (leaf blocks) = 16 (n - 5)
+/// bytes for n &gt;= 8; for n = 15, 31, 63 that is 160, 416 and 928 bytes. BCG+21's formula for a
+/// 1-bit output, n (lambda + 3) + lambda + 1 bits, gives 262, 524 and 1024 bytes.</para>
+/// <para><b>Evaluation cost</b>: d + 1 AES blocks per key (8, 24 and 56 for n = 15, 31, 63),
 /// sixteen keys interleaved so that sixteen independent AES-NI chains are in flight (with AVX-512, two
 /// halves of eight half a level apart, so that one half's level boundary overlaps the other's rounds).</para>
 /// <para><b>Batch layout</b>: keys are stored in blocks of 16 (the last block padded with keys for
@@ -39,8 +41,11 @@ namespace HssEe.Fss;
 /// </remarks>
 internal static unsafe class BitDcf
 {
-    /// <summary>Input bits resolved by the leaf (at most 7: 128 leaf bits).</summary>
-    public const int MaxLeafBits = 7;
+    /// <summary>Input bits resolved by the leaf (at most 8: a leaf of 256 bits in two blocks).</summary>
+    public const int MaxLeafBits = 8;
+
+    /// <summary>Input bits resolved by one 128-bit leaf block.</summary>
+    private const int BlockBits = 7;
 
     /// <summary>Keys per block of the batch layout (and lanes in flight during evaluation).</summary>
     public const int Group = 16;
@@ -79,14 +84,17 @@ internal static unsafe class BitDcf
     /// <summary>Tree depth d = n - min(n, 7).</summary>
     public static int Depth(int n) => n - LeafBits(n);
 
-    /// <summary>Input bits resolved by the leaf: min(n, 7).</summary>
+    /// <summary>Input bits resolved by the leaf: min(n, 8).</summary>
     public static int LeafBits(int n) => Math.Min(n, MaxLeafBits);
 
-    /// <summary>Key bytes per party: 16 (d + 2).</summary>
+    /// <summary>128-bit blocks of the leaf: 2 when it resolves 8 bits, else 1.</summary>
+    public static int LeafBlocks(int n) => LeafBits(n) > BlockBits ? 1 << (LeafBits(n) - BlockBits) : 1;
+
+    /// <summary>Key bytes per party: 16 (1 + d + leaf blocks), which is 16 (n - 5) for n &gt;= 8 and 32 + 16 max(0, n - 7) below.</summary>
     public static int KeySize(int n)
     {
         CheckBits(n);
-        return 16 * (Depth(n) + 2);
+        return 16 * (Depth(n) + 1 + LeafBlocks(n));
     }
 
     /// <summary>Bytes of a batch of <paramref name="count"/> keys: the count rounded up to a multiple of 16, times <see cref="KeySize"/>.</summary>
@@ -95,7 +103,7 @@ internal static unsafe class BitDcf
     /// <summary>The key count rounded up to a multiple of <see cref="Group"/>.</summary>
     public static int PaddedCount(int count) => checked((count + Group - 1) / Group * Group);
 
-    /// <summary>Byte offset of slot <paramref name="slot"/> (0 root, 1..d levels, d + 1 leaf) of key <paramref name="key"/>.</summary>
+    /// <summary>Byte offset of slot <paramref name="slot"/> (0 root, 1..d levels, d + 1 on the leaf blocks) of key <paramref name="key"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static nint Offset(int key, int slot, int size) =>
         ((nint)(key / Group) * Group * size) + ((nint)slot * Group * 16) + ((key % Group) * 16);
@@ -222,7 +230,7 @@ internal static unsafe class BitDcf
 
     private static void GenerateRange(int n, ulong* alphas, Vector128<byte>* roots, byte* keysA, byte* keysB, int start, int count)
     {
-        int d = Depth(n), nu = LeafBits(n), size = KeySize(n);
+        int d = Depth(n), nu = LeafBits(n), size = KeySize(n), leafBlocks = LeafBlocks(n);
         Span<Vector128<byte>> buf = stackalloc Vector128<byte>[4 * Group];
         Span<Vector128<ulong>> s0 = stackalloc Vector128<ulong>[Group];
         Span<Vector128<ulong>> s1 = stackalloc Vector128<ulong>[Group];
@@ -289,23 +297,27 @@ internal static unsafe class BitDcf
                 }
             }
 
-            for (int e = 0; e < g; e++)
+            // Leaf block k is H(s XOR (2 + k)); its bit z stands for leaf index 128 k + z.
+            for (int block = 0; block < leafBlocks; block++)
             {
-                buf[2 * e] = (s0[e] ^ Vector128.CreateScalar(LeafTweak)).AsByte();
-                buf[(2 * e) + 1] = (s1[e] ^ Vector128.CreateScalar(LeafTweak)).AsByte();
-            }
+                for (int e = 0; e < g; e++)
+                {
+                    buf[2 * e] = (s0[e] ^ Vector128.CreateScalar(LeafTweak + (ulong)block)).AsByte();
+                    buf[(2 * e) + 1] = (s1[e] ^ Vector128.CreateScalar(LeafTweak + (ulong)block)).AsByte();
+                }
 
-            FixedKeyAes.HashInPlace(buf[..(2 * g)]);
-            for (int e = 0; e < g; e++)
-            {
-                int key = g0 + e;
-                ulong low = alphas[key] & nMask & FssKeyBits.Mask(nu);
-                Vector128<ulong> table = LowBits((int)low); // bit z set iff z < alpha_low
-                Vector128<ulong> all = Vector128.Create(0 - va[e]);
-                Vector128<ulong> leaf = buf[2 * e].AsUInt64() ^ buf[(2 * e) + 1].AsUInt64() ^ all ^ table;
-                nint off = Offset(key, d + 1, size);
-                Unsafe.WriteUnaligned(keysA + off, leaf);
-                Unsafe.WriteUnaligned(keysB + off, leaf);
+                FixedKeyAes.HashInPlace(buf[..(2 * g)]);
+                for (int e = 0; e < g; e++)
+                {
+                    int key = g0 + e;
+                    int low = (int)(alphas[key] & nMask & FssKeyBits.Mask(nu));
+                    Vector128<ulong> table = LowBits(Math.Clamp(low - (block << BlockBits), 0, 128)); // bit z set iff 128 block + z < alpha_low
+                    Vector128<ulong> all = Vector128.Create(0 - va[e]);
+                    Vector128<ulong> leaf = buf[2 * e].AsUInt64() ^ buf[(2 * e) + 1].AsUInt64() ^ all ^ table;
+                    nint off = Offset(key, d + 1 + block, size);
+                    Unsafe.WriteUnaligned(keysA + off, leaf);
+                    Unsafe.WriteUnaligned(keysB + off, leaf);
+                }
             }
 
             s0.Clear();
@@ -327,13 +339,13 @@ internal static unsafe class BitDcf
 
     /// <summary>
     /// Evaluates keys [start, start + count) at every set's point. Set 0 walks each block of 16 keys; a later set's
-    /// point that shares the tree path of the set-0 point (it differs only in the nu leaf bits) reads its bit from the
-    /// same corrected leaf, so two thresholds a few leaf widths apart cost about one walk per key instead of two.
+    /// point that shares the tree path and the leaf block of the set-0 point (it differs only in the low 7 leaf bits)
+    /// reads its bit from the same corrected leaf block, so two close thresholds cost about one walk per key instead of two.
     /// The keys whose points part earlier are copied into a pending block (wiped after use) and walked sixteen at a time.
     /// </summary>
     private static void EvaluateRange(int n, ulong t0, byte* keys, ulong* points, byte* outputs, int start, int count, Kernel kernel, bool wipe, int sets, int total)
     {
-        int size = KeySize(n), nu = LeafBits(n), blockBytes = Group * size;
+        int size = KeySize(n), nu = LeafBits(n), blockBytes = Group * size, shared = Math.Min(nu, BlockBits);
         ulong nMask = FssKeyBits.Mask(n), zMask = FssKeyBits.Mask(nu);
         byte* quadSpace = stackalloc byte[(4 * sizeof(Quad)) + 64];
         var walker = new Walker(n, t0, kernel, stackalloc Lane[Group], (Quad*)(((nint)quadSpace + 63) & ~(nint)63)); // 64-byte aligned quads
@@ -371,7 +383,7 @@ internal static unsafe class BitDcf
                     for (int e = 0; e < g; e++)
                     {
                         ulong xs = points[row + g0 + e];
-                        if (((xs ^ x[e]) & nMask) >> nu == 0)
+                        if (((xs ^ x[e]) & nMask) >> shared == 0)
                         {
                             outputs[row + g0 + e] = walker.Bit(e, xs & zMask);
                         }
@@ -524,13 +536,13 @@ internal static unsafe class BitDcf
             if (_kernel == Kernel.Avx512)
             {
                 Quad* q = _quads + (e >> 2);
-                word = ((ulong*)&q->X)[(2 * (e & 3)) + (int)(z >> 6)];
+                word = ((ulong*)&q->X)[(2 * (e & 3)) + (int)((z >> 6) & 1)]; // X holds the leaf block of index z >> 7
                 value = ((ulong*)&q->V)[2 * (e & 3)];
             }
             else
             {
                 Vector128<ulong> c = _lanes[e].X; // the corrected leaf block (Finish leaves it there)
-                word = z < 64 ? c.ToScalar() : c.GetElement(1);
+                word = (z & 64) == 0 ? c.ToScalar() : c.GetElement(1);
                 value = _lanes[e].V.ToScalar();
             }
 
@@ -556,10 +568,10 @@ internal static unsafe class BitDcf
         public int Z;               // the leaf index (low nu bits of the point)
     }
 
-    /// <summary>The lane's next hash input: seed XOR tweak.</summary>
+    /// <summary>The lane's next hash input: seed XOR tweak (at the leaf, 2 + the index of the leaf block holding Z).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<byte> RawInput(Lane* lane, bool leaf) =>
-        ((lane->X & Vector128.Create(~7UL, ulong.MaxValue)) ^ (leaf ? Vector128.CreateScalar(LeafTweak) : Vector128.ShiftRightLogical(lane->P, 63))).AsByte();
+        ((lane->X & Vector128.Create(~7UL, ulong.MaxValue)) ^ (leaf ? Vector128.CreateScalar(LeafTweak + (ulong)(lane->Z >> BlockBits)) : Vector128.ShiftRightLogical(lane->P, 63))).AsByte();
 
     /// <summary>sigma(seed XOR tweak) of the lane's next hash input, kept for the feed-forward.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -593,13 +605,15 @@ internal static unsafe class BitDcf
         lane->P = Vector128.ShiftLeft(lane->P, 1);
     }
 
+    /// <summary>Corrects the lane's leaf block (<paramref name="leafPtr"/>: its key's word of leaf block 0) and reads bit Z.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte Finish(Lane* lane, Vector128<byte> encrypted, byte* leafPtr)
     {
-        Vector128<ulong> c = (encrypted ^ lane->G).AsUInt64() ^ (Unsafe.ReadUnaligned<Vector128<ulong>>(leafPtr) & lane->T);
-        lane->X = c; // the corrected leaf, for further leaf indices on the same path
         int z = lane->Z;
-        ulong word = z < 64 ? c.ToScalar() : c.GetElement(1);
+        byte* word0 = leafPtr + ((z >> BlockBits) * 16 * Group);
+        Vector128<ulong> c = (encrypted ^ lane->G).AsUInt64() ^ (Unsafe.ReadUnaligned<Vector128<ulong>>(word0) & lane->T);
+        lane->X = c; // the corrected leaf block, for further leaf indices in it
+        ulong word = (z & 64) == 0 ? c.ToScalar() : c.GetElement(1);
         return (byte)(((lane->V.ToScalar() >> 2) ^ (word >> (z & 63))) & 1);
     }
 
@@ -692,6 +706,7 @@ internal static unsafe class BitDcf
     private static void EvaluateBlockAvx512(int n, Quad* quads, byte* cws)
     {
         int d = Depth(n);
+        bool two = LeafBlocks(n) == 2;
         ReadOnlySpan<Vector128<byte>> rk = FixedKeyAes.RoundKeys;
         Vector128<byte> k1 = rk[1], k2 = rk[2], k3 = rk[3], k4 = rk[4], k5 = rk[5];
         Vector128<byte> k6 = rk[6], k7 = rk[7], k8 = rk[8], k9 = rk[9], k10 = rk[10];
@@ -699,12 +714,12 @@ internal static unsafe class BitDcf
 
         // Prologue: half A (quads 0, 1) enters level 0 and runs rounds 1-5. (The rounds are written out: the JIT
         // stops inlining helpers in a method this large, and a call per round would spill all sixteen blocks.)
-        Vector512<ulong> g0 = QuadInput(quads + 0, d == 0) ^ k0;
+        Vector512<ulong> g0 = QuadInput(quads + 0, d == 0, two) ^ k0;
         Vector128<byte> b0 = g0.GetLower().GetLower().AsByte();
         Vector128<byte> b1 = g0.GetLower().GetUpper().AsByte();
         Vector128<byte> b2 = Avx512F.ExtractVector128(g0, 2).AsByte();
         Vector128<byte> b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
-        Vector512<ulong> g1 = QuadInput(quads + 1, d == 0) ^ k0;
+        Vector512<ulong> g1 = QuadInput(quads + 1, d == 0, two) ^ k0;
         Vector128<byte> b4 = g1.GetLower().GetLower().AsByte();
         Vector128<byte> b5 = g1.GetLower().GetUpper().AsByte();
         Vector128<byte> b6 = Avx512F.ExtractVector128(g1, 2).AsByte();
@@ -755,12 +770,12 @@ internal static unsafe class BitDcf
             byte* cw = cws + (16 * Group * level);
 
             // A: rounds 6-10 and the correction of this level; B: enters this level, rounds 1-5.
-            Vector512<ulong> g2 = QuadInput(quads + 2, leaf) ^ k0;
+            Vector512<ulong> g2 = QuadInput(quads + 2, leaf, two) ^ k0;
             Vector128<byte> b8 = g2.GetLower().GetLower().AsByte();
             Vector128<byte> b9 = g2.GetLower().GetUpper().AsByte();
             Vector128<byte> b10 = Avx512F.ExtractVector128(g2, 2).AsByte();
             Vector128<byte> b11 = Avx512F.ExtractVector128(g2, 3).AsByte();
-            Vector512<ulong> g3 = QuadInput(quads + 3, leaf) ^ k0;
+            Vector512<ulong> g3 = QuadInput(quads + 3, leaf, two) ^ k0;
             Vector128<byte> b12 = g3.GetLower().GetLower().AsByte();
             Vector128<byte> b13 = g3.GetLower().GetUpper().AsByte();
             Vector128<byte> b14 = Avx512F.ExtractVector128(g3, 2).AsByte();
@@ -833,12 +848,12 @@ internal static unsafe class BitDcf
             b1 = X86Aes.EncryptLast(b1, k10);
             b2 = X86Aes.EncryptLast(b2, k10);
             b3 = X86Aes.EncryptLast(b3, k10);
-            QuadAdvance(quads + 0, Join(b0, b1, b2, b3), cw + 0, leaf);
+            QuadAdvance(quads + 0, Join(b0, b1, b2, b3), cw + 0, leaf, two);
             b4 = X86Aes.EncryptLast(b4, k10);
             b5 = X86Aes.EncryptLast(b5, k10);
             b6 = X86Aes.EncryptLast(b6, k10);
             b7 = X86Aes.EncryptLast(b7, k10);
-            QuadAdvance(quads + 1, Join(b4, b5, b6, b7), cw + 64, leaf);
+            QuadAdvance(quads + 1, Join(b4, b5, b6, b7), cw + 64, leaf, two);
             b8 = X86Aes.Encrypt(b8, k5);
             b9 = X86Aes.Encrypt(b9, k5);
             b10 = X86Aes.Encrypt(b10, k5);
@@ -887,12 +902,12 @@ internal static unsafe class BitDcf
             else
             {
                 bool nextLeaf = level + 1 == d;
-                g0 = QuadInput(quads + 0, nextLeaf) ^ k0;
+                g0 = QuadInput(quads + 0, nextLeaf, two) ^ k0;
                 b0 = g0.GetLower().GetLower().AsByte();
                 b1 = g0.GetLower().GetUpper().AsByte();
                 b2 = Avx512F.ExtractVector128(g0, 2).AsByte();
                 b3 = Avx512F.ExtractVector128(g0, 3).AsByte();
-                g1 = QuadInput(quads + 1, nextLeaf) ^ k0;
+                g1 = QuadInput(quads + 1, nextLeaf, two) ^ k0;
                 b4 = g1.GetLower().GetLower().AsByte();
                 b5 = g1.GetLower().GetUpper().AsByte();
                 b6 = Avx512F.ExtractVector128(g1, 2).AsByte();
@@ -967,12 +982,12 @@ internal static unsafe class BitDcf
             b9 = X86Aes.EncryptLast(b9, k10);
             b10 = X86Aes.EncryptLast(b10, k10);
             b11 = X86Aes.EncryptLast(b11, k10);
-            QuadAdvance(quads + 2, Join(b8, b9, b10, b11), cw + 128, leaf);
+            QuadAdvance(quads + 2, Join(b8, b9, b10, b11), cw + 128, leaf, two);
             b12 = X86Aes.EncryptLast(b12, k10);
             b13 = X86Aes.EncryptLast(b13, k10);
             b14 = X86Aes.EncryptLast(b14, k10);
             b15 = X86Aes.EncryptLast(b15, k10);
-            QuadAdvance(quads + 3, Join(b12, b13, b14, b15), cw + 192, leaf);
+            QuadAdvance(quads + 3, Join(b12, b13, b14, b15), cw + 192, leaf, two);
             if (!leaf)
             {
                 b0 = X86Aes.Encrypt(b0, k5);
@@ -998,13 +1013,17 @@ internal static unsafe class BitDcf
         public Vector512<ulong> G;
     }
 
-    /// <summary>sigma(seed XOR tweak) for four keys, kept in <see cref="Quad.G"/> for the feed-forward.</summary>
+    /// <summary>
+    /// sigma(seed XOR tweak) for four keys, kept in <see cref="Quad.G"/> for the feed-forward. With a two-block leaf
+    /// (<paramref name="two"/>), the leaf tweak is 2 + the leaf index's top bit, which is then P's top bit.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<ulong> QuadInput(Quad* q, bool leaf)
+    private static Vector512<ulong> QuadInput(Quad* q, bool leaf, bool two)
     {
         // The constants are spelled element by element: the JIT materializes Vector512.Create(Vector128) with inserts.
+        Vector512<ulong> lowHalves = Vector512.Create(1UL, 0UL, 1UL, 0UL, 1UL, 0UL, 1UL, 0UL);
         Vector512<ulong> tweak = leaf
-            ? Vector512.Create(LeafTweak, 0UL, LeafTweak, 0UL, LeafTweak, 0UL, LeafTweak, 0UL)
+            ? Vector512.Create(LeafTweak, 0UL, LeafTweak, 0UL, LeafTweak, 0UL, LeafTweak, 0UL) | (two ? Vector512.ShiftRightLogical(q->P, 63) & lowHalves : Vector512<ulong>.Zero)
             : Vector512.ShiftRightLogical(q->P, 63);
         Vector512<ulong> input = (q->X & Vector512.Create(~7UL, ulong.MaxValue, ~7UL, ulong.MaxValue, ~7UL, ulong.MaxValue, ~7UL, ulong.MaxValue)) ^ tweak;
         Vector512<ulong> g = Avx512F.Shuffle(input.AsUInt32(), 0x4E).AsUInt64() ^ (input & Vector512.Create(0UL, ulong.MaxValue, 0UL, ulong.MaxValue, 0UL, ulong.MaxValue, 0UL, ulong.MaxValue));
@@ -1020,11 +1039,22 @@ internal static unsafe class BitDcf
             Avx2.InsertVector128(c.ToVector256Unsafe(), d, 1),
             1).AsUInt64();
 
-    /// <summary>As <see cref="Advance"/> for four keys; at the leaf only the corrected block is kept (in X).</summary>
+    /// <summary>
+    /// As <see cref="Advance"/> for four keys; at the leaf only the corrected block is kept (in X). With a two-block
+    /// leaf (<paramref name="two"/>), each key takes the correction word of the block its P's top bit selects.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void QuadAdvance(Quad* q, Vector512<ulong> encrypted, byte* cw, bool leaf)
+    private static void QuadAdvance(Quad* q, Vector512<ulong> encrypted, byte* cw, bool leaf, bool two)
     {
-        Vector512<ulong> x = (encrypted ^ q->G) ^ (Vector512.Load((ulong*)cw) & q->T);
+        Vector512<ulong> word = Vector512.Load((ulong*)cw);
+        if (leaf && two)
+        {
+            // P holds the same bits in both halves of a key, so the arithmetic shift selects whole 128-bit words.
+            Vector512<ulong> upper = Vector512.ShiftRightArithmetic(q->P.AsInt64(), 63).AsUInt64();
+            word ^= (word ^ Vector512.Load((ulong*)(cw + (16 * Group)))) & upper;
+        }
+
+        Vector512<ulong> x = (encrypted ^ q->G) ^ (word & q->T);
         q->X = x;
         if (!leaf)
         {

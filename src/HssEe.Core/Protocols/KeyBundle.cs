@@ -41,7 +41,8 @@ public sealed class KeyBundleException : Exception
 /// NH + fixed-key-AES checksum of the payload (<see cref="PayloadDigest"/>; version 1 used one AES
 /// block per 16 bytes instead; version 2 stored a table activation's dealer shares with party B, version 3
 /// stores them with party A and their seed with party B, version 4 merges them into 2 degree + 2 values per
-/// element and adds parabolic tables and top-bits truncations); the chain starts from SHA-256 of the header;</item>
+/// element and adds parabolic tables and top-bits truncations, version 5 lets the one-bit comparison keys resolve
+/// their last 8 input bits in a two-block leaf: same sizes, another layout); the chain starts from SHA-256 of the header;</item>
 /// <item>an end record: index 0xFFFFFFFF, kind 0, length 0, and its chained checksum.</item>
 /// </list>
 /// A reader verifies each record before handing its keys out, so a corrupted, truncated,
@@ -51,7 +52,7 @@ public sealed class KeyBundleException : Exception
 public static class KeyBundleFormat
 {
     /// <summary>Format version written and accepted.</summary>
-    public const ushort Version = 4;
+    public const ushort Version = 5;
 
     /// <summary>Header size in bytes.</summary>
     public const int HeaderSize = 72;

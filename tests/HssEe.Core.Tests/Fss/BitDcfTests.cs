@@ -14,6 +14,7 @@ public class BitDcfTests
     [InlineData(5)]
     [InlineData(7)]
     [InlineData(8)]
+    [InlineData(9)]
     [InlineData(10)]
     public void Exhaustive_every_alpha_and_every_x(int n)
     {
@@ -219,8 +220,9 @@ public class BitDcfTests
     {
         foreach (int n in new[] { 1, 7, 8, 15, 31, 40, 63, 64 })
         {
-            int d = Math.Max(0, n - 7);
-            Assert.Equal(16 * (d + 2), BitDcf.KeySize(n));
+            // Root, d = n - 8 levels and a two-block leaf from n = 8 on; root and one leaf block below.
+            int expected = n >= 8 ? 16 * (n - 5) : 32;
+            Assert.Equal(expected, BitDcf.KeySize(n));
             long paperBits = ((long)n * (128 + 3)) + 128 + 1; // BCG+21, 1-bit output
             Assert.True(BitDcf.KeySize(n) * 8L <= paperBits + 128, $"n={n}: {BitDcf.KeySize(n)} bytes");
         }
