@@ -75,6 +75,9 @@ public sealed class PlanBuilder
     /// <summary>Number of steps added so far.</summary>
     public int Count => _steps.Count;
 
+    /// <summary>The step added last (for callers that need its derived parameters, such as an output scale).</summary>
+    internal PlanStep Last => _steps.Count > 0 ? _steps[^1] : throw new InvalidOperationException("The plan has no steps yet.");
+
     /// <summary>Adds an element-wise product of two shared tensors of the same shape (result carries 2f bits).</summary>
     /// <param name="shape">Shape of both inputs.</param>
     /// <param name="label">Label for messages.</param>

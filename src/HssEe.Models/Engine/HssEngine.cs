@@ -288,7 +288,9 @@ internal sealed class HssEngine : Engine<SecretTensor>
 
     // Activations: clipped table activations at f + 17 bits (|x| < 2^16), the table on
     // |x| < 8 (GeLU, 2^7 cells of 1/8) or |x| < 16 (SiLU, 2^8 cells of 1/8) with a parabola per cell, linear tails
-    // beyond; two rounds plus the rescale, max error about 2e-4 (docs/PROTOCOLS.md).
+    // beyond; two rounds, max error about 2e-4 (docs/PROTOCOLS.md). The output stays at the table's scale f + w
+    // (w = 19): the gated products that consume it (SwiGLU, GeGLU) take it as it is, so its rescale merges into the
+    // product's truncation instead of costing a truncation of its own.
     public override ValueTask<SecretTensor> SiluAsync(SecretTensor x, string label) => TableAsync(x, NonLinearFunctions.SiluReference, 8, 16, label);
 
     public override ValueTask<SecretTensor> GeluAsync(SecretTensor x, bool tanhApproximation, string label) =>
@@ -299,8 +301,8 @@ internal sealed class HssEngine : Engine<SecretTensor>
         x = await ToScaleAsync(x, label).ConfigureAwait(false);
         if (Planning)
         {
-            _builder!.TableActivation(x.Shape, function, ActivationBits, tableBits, label: label, range: range, degree: 2);
-            return x;
+            _builder!.TableActivation(x.Shape, function, ActivationBits, tableBits, rescale: false, label: label, range: range, degree: 2);
+            return new SecretTensor(x.Shape, TableActivationGate.OutputFractionalBits(_builder.Last, F), null);
         }
 
         return Wrap(await _session!.TableActivationAsync(x.Share!, _cancellationToken).ConfigureAwait(false));
@@ -309,12 +311,32 @@ internal sealed class HssEngine : Engine<SecretTensor>
     public override async ValueTask<SecretTensor> MultiplyAsync(SecretTensor a, SecretTensor b, string label)
     {
         TensorShape.ThrowIfDifferent(a.Shape, b.Shape, nameof(b), label);
-        a = await ToScaleAsync(a, label).ConfigureAwait(false);
-        b = await ToScaleAsync(b, label).ConfigureAwait(false);
+
+        // The product carries the sum of the operands' fractional bits. Rescale the wider operand (then the other)
+        // only while that sum exceeds MaxBits: an activation at f + w times a rescaled linear output fits, and its
+        // rescale becomes part of the product's truncation.
+        if (a.Bits + b.Bits > MaxBits)
+        {
+            if (a.Bits >= b.Bits)
+            {
+                a = await ToScaleAsync(a, label).ConfigureAwait(false);
+            }
+            else
+            {
+                b = await ToScaleAsync(b, label).ConfigureAwait(false);
+            }
+        }
+
+        if (a.Bits + b.Bits > MaxBits)
+        {
+            a = await ToScaleAsync(a, label).ConfigureAwait(false);
+            b = await ToScaleAsync(b, label).ConfigureAwait(false);
+        }
+
         if (Planning)
         {
             _builder!.Multiply(a.Shape, label);
-            return new SecretTensor(a.Shape, 2 * F, null);
+            return new SecretTensor(a.Shape, a.Bits + b.Bits, null);
         }
 
         return Wrap(await _session!.MultiplyAsync(a.Share!, b.Share!, _cancellationToken).ConfigureAwait(false));
@@ -413,8 +435,11 @@ internal sealed class HssEngine : Engine<SecretTensor>
 
     private static SecretTensor Wrap(Share s) => new(s.Shape, s.FractionalBits, s);
 
+    /// <summary>Most fractional bits a value may carry: with real values below 2^15, it still fits 64 bits.</summary>
+    private const int MaxBits = 48;
+
     private static int CheckBits(int bits, string what) =>
-        bits <= 48 ? bits : throw new InvalidOperationException($"{what}: the value would carry {bits} fractional bits (more than 48); rescale first.");
+        bits <= MaxBits ? bits : throw new InvalidOperationException($"{what}: the value would carry {bits} fractional bits (more than {MaxBits}); rescale first.");
 
     private static void CheckLength(SecretTensor x, float[] constants)
     {
