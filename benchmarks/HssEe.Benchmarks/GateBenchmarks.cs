@@ -18,7 +18,8 @@ namespace HssEe.Benchmarks;
 /// tables at n = 32, where two comparisons switch to the linear tails outside |x| &lt; 8 (GeLU) or 16 (SiLU).
 /// The "quadratic" cases use a parabola per cell (degree 2) on 2^7 (GeLU) or 2^8 (SiLU) cells, as the models do;
 /// their rescale compares the top 7 of the shifted-out bits (a depth-7 key). The models' clipped activations run at
-/// n = f + 17 = 29 (their inputs leave a truncation whose input limit is 2^15); n = 32 is kept for comparison.
+/// n = f + 17 = 29 (their inputs leave a truncation whose input limit is 2^15), unrescaled: the gated product that
+/// follows them truncates once for both; n = 32 and the rescaled n = 29 cases are kept for comparison.
 /// </summary>
 [Config(typeof(Config))]
 public class GateBenchmarks
