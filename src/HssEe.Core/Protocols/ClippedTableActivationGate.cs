@@ -34,6 +34,9 @@ namespace HssEe.Protocols;
 /// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party A: 4 degree + 8 ring
 /// elements and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 8 (degree + 1)
 /// bytes and 2 bits each way.</para>
+/// <para><b>Party B's dealer shares</b> are the expansion of a seed: it expands the two bit words before round 2,
+/// and the rows one chunk of <see cref="ChunkElements"/> elements at a time inside the output loop, so the
+/// 8 (4 degree + 8) bytes per element are never written out whole (party A reads its shares from its record).</para>
 /// </remarks>
 internal sealed class ClippedTableActivationGate : IGateProtocol
 {
@@ -129,9 +132,10 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         int fuzz = FuzzBits(step), depth = ComparisonDepth(step);
         int dcfBytes = checked((int)BitDcf.BatchBytes(depth, len));
         byte[] dcf = keys.TakeLeadingArray(dcfBytes);
-        using TableKeys tk = TableKeys.Read(context, keys, len, m, TableActivationGate.MaskRows(degree), (rows * len) + (2 * words));
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, TableActivationGate.MaskRows(degree), (rows * len) + (2 * words), seedOnlyForB: true);
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
+        byte[] seedB = isA ? [] : tk.DealerSeed ?? throw new InvalidOperationException("Clipped table activation: party B's dealer-share seed is missing.");
         ulong[] y = ScratchPool<ulong>.Rent(len);
         ulong[] low = ScratchPool<ulong>.Rent(2 * len);
         ulong[] send = ScratchPool<ulong>.Rent(opened + (2 * words));
@@ -183,10 +187,30 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 bits[words + (i >> 6)] ^= atUpper;
             }
 
-            ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(rows * len, 2 * words);
-            for (int j = 0; j < 2 * words; j++)
+            // The dealer's bit words (after the rows): party B expands just them here, its rows chunk by chunk in FinishExpanding.
+            if (isA)
             {
-                bits[j] ^= maskBits[j];
+                ReadOnlySpan<ulong> maskBits = dealer.Span.Slice(rows * len, 2 * words);
+                for (int j = 0; j < 2 * words; j++)
+                {
+                    bits[j] ^= maskBits[j];
+                }
+            }
+            else
+            {
+                ulong[] maskBits = ScratchPool<ulong>.Rent(2 * words);
+                try
+                {
+                    GateMath.ExpandSeedRange(seedB, (long)rows * len, maskBits.AsSpan(0, 2 * words));
+                    for (int j = 0; j < 2 * words; j++)
+                    {
+                        bits[j] ^= maskBits[j];
+                    }
+                }
+                finally
+                {
+                    ScratchPool<ulong>.Return(maskBits); // wipes
+                }
             }
 
             TableActivationGate.LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, send);
@@ -202,7 +226,15 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             }
 
             var result = new RingTensor(step.Output);
-            Finish(isA, degree, dealer.Span, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
+            if (isA)
+            {
+                FinishRange(degree, true, dealer.Span, len, 0, len, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
+            }
+            else
+            {
+                FinishExpanding(degree, seedB, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
+            }
+
             return new Share(context.Party, result, TableActivationGate.OutputFractionalBits(step, x.FractionalBits));
         }
         finally
@@ -215,26 +247,69 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         }
     }
 
-    private static void Finish(bool isA, int degree, ReadOnlySpan<ulong> d, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    private static readonly AsyncLocal<int> ChunkOverride = new();
+
+    /// <summary>Elements per chunk of party B's dealer-share expansion in the output loop (16 rows of 1024 ring elements: 128 KiB, in L2).</summary>
+    internal static int ChunkElements => ChunkOverride.Value > 0 ? ChunkOverride.Value : 1024;
+
+    /// <summary>Test hook: party B's chunk length in this async flow (and the tasks it starts); 0 restores the default.</summary>
+    internal static void UseChunkElements(int elements) => ChunkOverride.Value = elements;
+
+    /// <summary>
+    /// Party B's output: its dealer rows expanded from <paramref name="seed"/> one chunk of <see cref="ChunkElements"/>
+    /// elements at a time into one pooled buffer (row t of the chunk at t count, the values t len + start onwards of
+    /// the seed's expansion), each chunk consumed by <see cref="FinishRange"/> while it is in cache; the buffer is wiped.
+    /// </summary>
+    private static void FinishExpanding(int degree, byte[] seed, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    {
+        int rows = Values(degree), chunk = Math.Min(ChunkElements, len);
+        ulong[] d = ScratchPool<ulong>.Rent(rows * chunk);
+        try
+        {
+            for (int start = 0; start < len; start += chunk)
+            {
+                int count = Math.Min(chunk, len - start);
+                for (int t = 0; t < rows; t++)
+                {
+                    GateMath.ExpandSeedRange(seed, ((long)t * len) + start, d.AsSpan(t * count, count));
+                }
+
+                FinishRange(degree, false, d, count, start, count, y, masks, opened, len, words, u, tails, output);
+            }
+        }
+        finally
+        {
+            ScratchPool<ulong>.Return(d); // wipes
+        }
+    }
+
+    /// <summary>
+    /// The output of elements [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>): element
+    /// i's dealer share of row t is <paramref name="d"/>[t <paramref name="stride"/> + i - start] (party A: the whole
+    /// record, stride len; party B: one chunk, stride count); y, masks, the opened values and the output are indexed by i
+    /// (the opened rows with stride <paramref name="len"/>).
+    /// </summary>
+    private static void FinishRange(int degree, bool isA, ReadOnlySpan<ulong> d, int stride, int start, int count, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
     {
         ulong one = isA ? 1UL : 0UL, uMask = GateMath.Mask(u);
         int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
-        int rhoCRow = 2 * k * len, rhoBRow = rhoCRow + (2 * len);
+        int rhoCRow = 2 * k * stride, rhoBRow = rhoCRow + (2 * stride);
         ReadOnlySpan<ulong> cBits = opened.Slice(tables * len, words), bBits = opened.Slice((tables * len) + words, words);
-        int vectorEnd = TableActivationGate.VectorOutput ? FinishVector512(isA, degree, d, y, masks, opened, len, words, u, tails, output) : 0;
-        for (int i = vectorEnd; i < len; i++)
+        int vectorEnd = TableActivationGate.VectorOutput ? FinishVector512(isA, degree, d, stride, start, count, y, masks, opened, len, words, u, tails, output) : start;
+        for (int i = vectorEnd; i < start + count; i++)
         {
+            int di = i - start;
             ulong yi = y[i], yl = yi & uMask, wT = opened[i], wS = opened[len + i], wQ = degree == 1 ? 0 : opened[(2 * len) + i];
             ulong cHat = BitSignGateBase.Bit(cBits, i), bHat = BitSignGateBase.Bit(bBits, i);
             ulong betaC = 1 - (2 * cHat), betaB = 1 - (2 * bHat);
 
             // G, the cell's polynomial, and rho_c G (the same public terms times the dealer shares times rho_c).
-            ulong g = TableActivationGate.Interpolate(d, 0, len, i, degree, wT, wS, wQ, yl);
-            ulong rhoG = TableActivationGate.Interpolate(d, k, len, i, degree, wT, wS, wQ, yl);
+            ulong g = TableActivationGate.Interpolate(d, 0, stride, di, degree, wT, wS, wQ, yl);
+            ulong rhoG = TableActivationGate.Interpolate(d, k, stride, di, degree, wT, wS, wQ, yl);
             ulong cG = (cHat * g) + (betaC * rhoG);
 
             // x = Y - r; c x and b x from [rho] and [rho r]; c and b themselves.
-            ulong rhoC = d[rhoCRow + i], rhoCR = d[rhoCRow + len + i], rhoB = d[rhoBRow + i], rhoBR = d[rhoBRow + len + i];
+            ulong rhoC = d[rhoCRow + di], rhoCR = d[rhoCRow + stride + di], rhoB = d[rhoBRow + di], rhoBR = d[rhoBRow + stride + di];
             ulong xShare = (one * yi) - masks[i];
             ulong cX = (cHat * xShare) + (betaC * ((yi * rhoC) - rhoCR));
             ulong bX = (bHat * xShare) + (betaB * ((yi * rhoB) - rhoBR));
@@ -245,20 +320,21 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     }
 
     /// <summary>
-    /// <see cref="Finish"/> for the elements below len rounded down to a multiple of 8, eight at a time: the
+    /// <see cref="FinishRange"/> for the first count rounded down to a multiple of 8 of its elements, eight at a time: the
     /// products with the public bits c^ and b^ become masks (c^ v = v AND -c^, (1 - 2 c^) v = (v XOR -c^) + c^).
     /// Returns where the scalar loop goes on.
     /// </summary>
-    private static int FinishVector512(bool isA, int degree, ReadOnlySpan<ulong> d, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    private static int FinishVector512(bool isA, int degree, ReadOnlySpan<ulong> d, int stride, int start, int count, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
     {
         int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
-        if (d.Length < (Values(degree) * len) || y.Length < len || masks.Length < len || opened.Length < (tables * len) + (2 * words) || output.Length < len)
+        if (start < 0 || count < 0 || count > stride || d.Length < (Values(degree) * stride) || start + count > len || y.Length < len || masks.Length < len
+            || opened.Length < (tables * len) + (2 * words) || output.Length < len)
         {
-            throw new InvalidOperationException($"Clipped table activation: the buffers are shorter than {len} elements.");
+            throw new InvalidOperationException($"Clipped table activation: the buffers are shorter than {len} elements or the chunk [{start}, {start} + {count}) does not fit.");
         }
 
-        int vectorEnd = len & ~7;
-        nuint n = (nuint)len, rhoCRow = (nuint)(2 * k) * n, rhoBRow = rhoCRow + (2 * n), cWords = (nuint)(tables * len), bWords = cWords + (nuint)words;
+        int vectorCount = count & ~7;
+        nuint n = (nuint)len, s = (nuint)stride, rhoCRow = (nuint)(2 * k) * s, rhoBRow = rhoCRow + (2 * s), cWords = (nuint)(tables * len), bWords = cWords + (nuint)words;
         ref ulong dr = ref MemoryMarshal.GetReference(d);
         ref ulong yr = ref MemoryMarshal.GetReference(y);
         ref ulong mr = ref MemoryMarshal.GetReference(masks);
@@ -267,21 +343,22 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         Vector512<ulong> uMask = Vector512.Create(GateMath.Mask(u)), one = Vector512.Create(isA ? 1UL : 0UL), ones = Vector512.Create(isA ? ulong.MaxValue : 0UL);
         Vector512<ulong> lanes = Vector512.Create(1UL, 2, 4, 8, 16, 32, 64, 128);
         Vector512<ulong> aL = Vector512.Create(tails.AL), bL = Vector512.Create(tails.BL), dA = Vector512.Create(tails.AR - tails.AL), dB = Vector512.Create(tails.BR - tails.BL);
-        for (int i = 0; i < vectorEnd; i += 8)
+        for (int e = 0; e < vectorCount; e += 8)
         {
-            nuint at = (nuint)i;
+            int i = start + e;
+            nuint at = (nuint)i, de = (nuint)e;
             Vector512<ulong> yi = Vector512.LoadUnsafe(ref yr, at), yl = yi & uMask;
             Vector512<ulong> wT = Vector512.LoadUnsafe(ref or, at), wS = Vector512.LoadUnsafe(ref or, n + at);
             Vector512<ulong> wQ = degree == 1 ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref or, (2 * n) + at);
-            ulong cByte = (Unsafe.Add(ref or, cWords + (at >> 6)) >> (i & 63)) & 0xFF, bByte = (Unsafe.Add(ref or, bWords + (at >> 6)) >> (i & 63)) & 0xFF;
+            ulong cByte = EightBits(ref Unsafe.Add(ref or, cWords), i), bByte = EightBits(ref Unsafe.Add(ref or, bWords), i);
             Vector512<ulong> cM = Vector512.Equals(Vector512.Create(cByte) & lanes, lanes), bM = Vector512.Equals(Vector512.Create(bByte) & lanes, lanes);
 
-            Vector512<ulong> g = TableActivationGate.InterpolateEight(ref dr, 0, n, at, degree, wT, wS, wQ, yl);
-            Vector512<ulong> rhoG = TableActivationGate.InterpolateEight(ref dr, (nuint)k, n, at, degree, wT, wS, wQ, yl);
+            Vector512<ulong> g = TableActivationGate.InterpolateEight(ref dr, 0, s, de, degree, wT, wS, wQ, yl);
+            Vector512<ulong> rhoG = TableActivationGate.InterpolateEight(ref dr, (nuint)k, s, de, degree, wT, wS, wQ, yl);
             Vector512<ulong> cG = (g & cM) + (rhoG ^ cM) - cM;
 
-            Vector512<ulong> rhoC = Vector512.LoadUnsafe(ref dr, rhoCRow + at), rhoCR = Vector512.LoadUnsafe(ref dr, rhoCRow + n + at);
-            Vector512<ulong> rhoB = Vector512.LoadUnsafe(ref dr, rhoBRow + at), rhoBR = Vector512.LoadUnsafe(ref dr, rhoBRow + n + at);
+            Vector512<ulong> rhoC = Vector512.LoadUnsafe(ref dr, rhoCRow + de), rhoCR = Vector512.LoadUnsafe(ref dr, rhoCRow + s + de);
+            Vector512<ulong> rhoB = Vector512.LoadUnsafe(ref dr, rhoBRow + de), rhoBR = Vector512.LoadUnsafe(ref dr, rhoBRow + s + de);
             Vector512<ulong> xShare = (yi & ones) - Vector512.LoadUnsafe(ref mr, at);
             Vector512<ulong> cX = (xShare & cM) + (((yi * rhoC) - rhoCR) ^ cM) - cM;
             Vector512<ulong> bX = (xShare & bM) + (((yi * rhoB) - rhoBR) ^ bM) - bM;
@@ -290,6 +367,24 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             ((aL * xShare) + (bL * one) + cG - (aL * cX) - (bL * c) + (dA * bX) + (dB * b)).StoreUnsafe(ref outr, at);
         }
 
-        return vectorEnd;
+        return start + vectorCount;
+    }
+
+    /// <summary>
+    /// Bits i to i + 7 of a bit vector (bit i in the lowest place); they span two words when i mod 64 &gt; 56 (a chunk
+    /// that starts off a multiple of 8), and then i + 7 is an element, so the second word exists.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong EightBits(ref ulong bits, int i)
+    {
+        int shift = i & 63;
+        nuint word = (nuint)(i >> 6);
+        ulong value = Unsafe.Add(ref bits, word) >> shift;
+        if (shift > 56)
+        {
+            value |= Unsafe.Add(ref bits, word + 1) << (64 - shift);
+        }
+
+        return value & 0xFF;
     }
 }

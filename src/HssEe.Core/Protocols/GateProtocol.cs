@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Security.Cryptography;
 using HssEe.Randomness;
 using HssEe.Sharing;
@@ -278,6 +279,40 @@ internal static class GateMath
     {
         using AesPrg expand = AesPrg.FromDerivedSeed(seed);
         expand.Fill(destination);
+    }
+
+    /// <summary>
+    /// Values [<paramref name="first"/>, <paramref name="first"/> + destination.Length) of <see cref="ExpandSeed"/>'s
+    /// expansion of <paramref name="seed"/>, without the values before them: value v is half v % 2 (little-endian) of
+    /// block v / 2 of the counter stream.
+    /// </summary>
+    public static void ExpandSeedRange(ReadOnlySpan<byte> seed, long first, Span<ulong> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+
+        Vector128<byte> key = Vector128.Create(seed);
+        ulong block = (ulong)first / 2;
+        Span<Vector128<byte>> one = stackalloc Vector128<byte>[1];
+        if ((first & 1) != 0)
+        {
+            FixedKeyAes.CounterStream(key, block++, one);
+            destination[0] = one[0].AsUInt64().GetElement(1);
+            destination = destination[1..];
+        }
+
+        int pairs = destination.Length / 2;
+        FixedKeyAes.CounterStream(key, block, MemoryMarshal.Cast<ulong, Vector128<byte>>(destination[..(2 * pairs)]));
+        if ((destination.Length & 1) != 0)
+        {
+            FixedKeyAes.CounterStream(key, block + (ulong)pairs, one);
+            destination[^1] = one[0].AsUInt64().GetElement(0);
+        }
+
+        CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(one));
     }
 
     private static void Pack(ReadOnlySpan<ulong> values, Span<byte> destination, int width, ulong mask)

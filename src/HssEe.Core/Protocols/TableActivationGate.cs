@@ -217,40 +217,42 @@ internal sealed class TableActivationGate : IGateProtocol
     /// This party's share of the cell's polynomial T + S e + Q e^2 from the opened W (<paramref name="wT"/>,
     /// <paramref name="wS"/>, <paramref name="wQ"/>: public), the low bits Yl of the opened input and the dealer
     /// shares in rows <paramref name="row"/> to <paramref name="row"/> + <see cref="DealerValues"/> - 1 of
-    /// <paramref name="d"/> (see the class remarks for the terms).
+    /// <paramref name="d"/>: row t holds element <paramref name="i"/>'s share at t <paramref name="stride"/> + i
+    /// (the stride is the element count, or a chunk's length where the shares are expanded per chunk; see the
+    /// class remarks for the terms).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong Interpolate(ReadOnlySpan<ulong> d, int row, int len, int i, int degree, ulong wT, ulong wS, ulong wQ, ulong yl)
+    internal static ulong Interpolate(ReadOnlySpan<ulong> d, int row, int stride, int i, int degree, ulong wT, ulong wS, ulong wQ, ulong yl)
     {
-        int at = (row * len) + i;
+        int at = (row * stride) + i;
         if (degree == 1)
         {
-            return ((wT + (wS * yl)) * d[at]) - (wS * d[at + len]) + (yl * d[at + (2 * len)]) + d[at + (3 * len)];
+            return ((wT + (wS * yl)) * d[at]) - (wS * d[at + stride]) + (yl * d[at + (2 * stride)]) + d[at + (3 * stride)];
         }
 
         ulong yl2 = yl * yl;
-        return ((wT + (wS * yl) + (wQ * yl2)) * d[at]) - ((wS + (2 * wQ * yl)) * d[at + len]) + (wQ * d[at + (2 * len)])
-            + (yl * d[at + (3 * len)]) + (yl2 * d[at + (4 * len)]) + d[at + (5 * len)];
+        return ((wT + (wS * yl) + (wQ * yl2)) * d[at]) - ((wS + (2 * wQ * yl)) * d[at + stride]) + (wQ * d[at + (2 * stride)])
+            + (yl * d[at + (3 * stride)]) + (yl2 * d[at + (4 * stride)]) + d[at + (5 * stride)];
     }
 
     /// <summary>
     /// <see cref="Interpolate"/> for eight consecutive elements at <paramref name="at"/>: the dealer shares of row t
-    /// are at <paramref name="d"/>[(<paramref name="row"/> + t) <paramref name="len"/> + at], the caller checks the bounds.
+    /// are at <paramref name="d"/>[(<paramref name="row"/> + t) <paramref name="stride"/> + at], the caller checks the bounds.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<ulong> InterpolateEight(ref ulong d, nuint row, nuint len, nuint at, int degree, Vector512<ulong> wT, Vector512<ulong> wS, Vector512<ulong> wQ, Vector512<ulong> yl)
+    internal static Vector512<ulong> InterpolateEight(ref ulong d, nuint row, nuint stride, nuint at, int degree, Vector512<ulong> wT, Vector512<ulong> wS, Vector512<ulong> wQ, Vector512<ulong> yl)
     {
-        nuint i = (row * len) + at;
+        nuint i = (row * stride) + at;
         if (degree == 1)
         {
-            return ((wT + (wS * yl)) * Vector512.LoadUnsafe(ref d, i)) - (wS * Vector512.LoadUnsafe(ref d, i + len))
-                + (yl * Vector512.LoadUnsafe(ref d, i + (2 * len))) + Vector512.LoadUnsafe(ref d, i + (3 * len));
+            return ((wT + (wS * yl)) * Vector512.LoadUnsafe(ref d, i)) - (wS * Vector512.LoadUnsafe(ref d, i + stride))
+                + (yl * Vector512.LoadUnsafe(ref d, i + (2 * stride))) + Vector512.LoadUnsafe(ref d, i + (3 * stride));
         }
 
         Vector512<ulong> yl2 = yl * yl;
-        return ((wT + (wS * yl) + (wQ * yl2)) * Vector512.LoadUnsafe(ref d, i)) - ((wS + ((wQ * yl) << 1)) * Vector512.LoadUnsafe(ref d, i + len))
-            + (wQ * Vector512.LoadUnsafe(ref d, i + (2 * len))) + (yl * Vector512.LoadUnsafe(ref d, i + (3 * len)))
-            + (yl2 * Vector512.LoadUnsafe(ref d, i + (4 * len))) + Vector512.LoadUnsafe(ref d, i + (5 * len));
+        return ((wT + (wS * yl) + (wQ * yl2)) * Vector512.LoadUnsafe(ref d, i)) - ((wS + ((wQ * yl) << 1)) * Vector512.LoadUnsafe(ref d, i + stride))
+            + (wQ * Vector512.LoadUnsafe(ref d, i + (2 * stride))) + (yl * Vector512.LoadUnsafe(ref d, i + (3 * stride)))
+            + (yl2 * Vector512.LoadUnsafe(ref d, i + (4 * stride))) + Vector512.LoadUnsafe(ref d, i + (5 * stride));
     }
 
     private static readonly AsyncLocal<bool> ScalarOutputOnly = new();
@@ -685,15 +687,17 @@ internal sealed class TableActivationGate : IGateProtocol
 
 /// <summary>
 /// A party's keys of a table step after any leading comparison keys: its shares of the masks (r, rho_T,
-/// rho_S, and rho_Q for parabolas) expanded from its seed, its dealer shares, and its pads (party A: a seed; party B: a view of the
-/// record). Disposing wipes the expansions and the seed.
+/// rho_S, and rho_Q for parabolas) expanded from its seed, its dealer shares (party A: a view of the record;
+/// party B: their expansion, or only their seed where the gate expands them itself), and its pads (party A: a seed;
+/// party B: a view of the record). Disposing wipes the expansions and the seeds.
 /// </summary>
 internal sealed class TableKeys : IDisposable
 {
-    private TableKeys(ulong[] masks, DealerShareBuffer dealer, byte[]? seedPad, (byte[] Array, int Offset) padsB)
+    private TableKeys(ulong[] masks, DealerShareBuffer dealer, byte[]? dealerSeed, byte[]? seedPad, (byte[] Array, int Offset) padsB)
     {
         Masks = masks;
         Dealer = dealer;
+        DealerSeed = dealerSeed;
         SeedPad = seedPad;
         PadsB = padsB;
     }
@@ -701,8 +705,11 @@ internal sealed class TableKeys : IDisposable
     /// <summary>r, rho_T, rho_S (and rho_Q) shares (len elements each; pooled, longer).</summary>
     public ulong[] Masks { get; }
 
-    /// <summary>The dealer shares.</summary>
+    /// <summary>The dealer shares (empty for party B when <see cref="DealerSeed"/> is set).</summary>
     public DealerShareBuffer Dealer { get; }
+
+    /// <summary>Party B's dealer-share seed, when the caller asked to expand the shares itself (<see cref="GateMath.ExpandSeedRange"/>).</summary>
+    public byte[]? DealerSeed { get; }
 
     /// <summary>Party A's pad seed.</summary>
     public byte[]? SeedPad { get; }
@@ -710,16 +717,26 @@ internal sealed class TableKeys : IDisposable
     /// <summary>Party B's pads in its record.</summary>
     public (byte[] Array, int Offset) PadsB { get; }
 
-    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int maskRows, int dealerValues)
+    /// <summary>
+    /// Reads the keys. <paramref name="dealerValues"/> dealer shares follow the mask seed: party A's in the record,
+    /// party B's as a seed, expanded here unless <paramref name="seedOnlyForB"/> (then <see cref="DealerSeed"/> holds a
+    /// copy of it and <see cref="Dealer"/> is empty).
+    /// </summary>
+    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int maskRows, int dealerValues, bool seedOnlyForB = false)
     {
         byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         ulong[] masks = ScratchPool<ulong>.Rent(maskRows * len);
         GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, maskRows * len));
         CryptographicOperations.ZeroMemory(seedMasks);
-        DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
-        return context.IsA
-            ? new TableKeys(masks, dealer, keys.TakeBytes(AesPrg.SeedSize).ToArray(), default)
-            : new TableKeys(masks, dealer, null, keys.TakeSegment(checked(len * TableActivationGate.PadWords(m) * sizeof(ulong))));
+        if (context.IsA)
+        {
+            DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
+            return new TableKeys(masks, dealer, null, keys.TakeBytes(AesPrg.SeedSize).ToArray(), default);
+        }
+
+        byte[]? dealerSeed = seedOnlyForB ? keys.TakeBytes(AesPrg.SeedSize).ToArray() : null;
+        DealerShareBuffer expanded = seedOnlyForB ? default : GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
+        return new TableKeys(masks, expanded, dealerSeed, null, keys.TakeSegment(checked(len * TableActivationGate.PadWords(m) * sizeof(ulong))));
     }
 
     public void Dispose()
@@ -727,6 +744,11 @@ internal sealed class TableKeys : IDisposable
         if (SeedPad is not null)
         {
             CryptographicOperations.ZeroMemory(SeedPad);
+        }
+
+        if (DealerSeed is not null)
+        {
+            CryptographicOperations.ZeroMemory(DealerSeed);
         }
 
         Dealer.Dispose();

@@ -65,15 +65,20 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(10, 5, 4, 2.0, 1, false)]
-    [InlineData(12, 4, 3, 4.0, 1, false)]
-    [InlineData(10, 5, 4, 2.0, 2, false)]
-    [InlineData(12, 4, 3, 4.0, 2, false)]
-    [InlineData(10, 5, 4, 2.0, 1, true)]
-    [InlineData(12, 4, 3, 4.0, 2, true)]
-    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree, bool scalarOutput)
+    [InlineData(10, 5, 4, 2.0, 1, false, 0)]
+    [InlineData(12, 4, 3, 4.0, 1, false, 0)]
+    [InlineData(10, 5, 4, 2.0, 2, false, 0)]
+    [InlineData(12, 4, 3, 4.0, 2, false, 0)]
+    [InlineData(10, 5, 4, 2.0, 1, true, 0)]
+    [InlineData(12, 4, 3, 4.0, 2, true, 0)]
+    [InlineData(10, 5, 4, 2.0, 1, false, 13)] // party B's chunks start off multiples of 8 (some straddle a bit word) and len is no multiple of 13
+    [InlineData(12, 4, 3, 4.0, 2, false, 13)]
+    [InlineData(12, 4, 3, 4.0, 2, true, 13)]
+    [InlineData(12, 4, 3, 4.0, 1, false, 1000)]
+    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree, bool scalarOutput, int chunk)
     {
         TableActivationGate.UseScalarOutput(scalarOutput); // both output loops (the vector one where the CPU has it)
+        ClippedTableActivationGate.UseChunkElements(chunk); // party B's dealer-share chunks (0: the default)
         Func<double, double> function = x => (x * NonLinearFunctions.SigmoidReference(2 * x)) + 0.25;
         Plan plan = new PlanBuilder(f).TableActivation(new TensorShape(1), function, n, m, rescale: false, label: "t", range: range, degree: degree).Build();
         PlanStep step0 = plan.Steps[0];
@@ -272,6 +277,25 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
 
         output.WriteLine($"{name} n={n} m={m} degree {degree}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
         Assert.True(maxAbs <= bound, $"{name} n={n} m={m} degree {degree}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
+    }
+
+    [Fact]
+    public void A_range_of_a_seed_expansion_equals_that_slice_of_the_whole_expansion()
+    {
+        byte[] seed = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
+        var whole = new ulong[(1 << 16) + 64];
+        GateMath.ExpandSeed(seed, whole);
+        var part = new ulong[80];
+        foreach (int first in new[] { 0, 1, 2, 3, 6, 7, 63, 64, 65, 1 << 16, (1 << 16) + 1 })
+        {
+            for (int count = 0; count <= 40 && first + count <= whole.Length; count++)
+            {
+                Array.Fill(part, 0xDEADUL);
+                GateMath.ExpandSeedRange(seed, first, part.AsSpan(0, count));
+                Assert.True(whole.AsSpan(first, count).SequenceEqual(part.AsSpan(0, count)), $"values [{first}, {first + count}) (seed {Convert.ToHexString(seed)})");
+                Assert.Equal(0xDEADUL, part[count]); // nothing past the range
+            }
+        }
     }
 
     [Fact]
