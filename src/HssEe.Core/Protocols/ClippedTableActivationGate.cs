@@ -32,7 +32,8 @@ namespace HssEe.Protocols;
 /// rho_b r, and the table's 2 degree + 2 shares of <see cref="TableActivationGate.Interpolate"/> with and without
 /// the factor rho_c), so the output is local and exact.</para>
 /// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party A: 4 degree + 8 ring
-/// elements and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 8 (degree + 1)
+/// elements (4 degree + 6 when A_L = B_L = 0: GeLU and SiLU, whose left tails are 0 within half an output ulp, without a
+/// rescale) and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 8 (degree + 1)
 /// bytes and 2 bits each way.</para>
 /// <para><b>Party B's dealer shares</b> are the expansion of a seed: it expands the two bit words before round 2,
 /// and the rows one chunk of <see cref="ChunkElements"/> elements at a time inside the output loop, so the
@@ -51,9 +52,16 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
 
     /// <summary>
     /// Ring rows of dealer shares per element: the table's K (<see cref="TableActivationGate.DealerValues"/>), the
-    /// same times rho_c, then rho_c, rho_c r, rho_b, rho_b r.
+    /// same times rho_c, then rho_c and rho_c r (only when the left tail is not zero: they serve c x and c alone,
+    /// which the output multiplies by A_L and B_L), rho_b, rho_b r.
     /// </summary>
-    internal static int Values(int degree) => (2 * TableActivationGate.DealerValues(degree)) + 4;
+    internal static int Values(int degree, bool zeroLeft) => (2 * TableActivationGate.DealerValues(degree)) + (zeroLeft ? 2 : 4);
+
+    /// <summary>The rows of a step: 2 fewer when its left tail line is 0 (GeLU and SiLU without a rescale).</summary>
+    internal static int Values(PlanStep step) => Values(TableActivationGate.Degree(step), ZeroLeft(step));
+
+    /// <summary>True when A_L = B_L = 0: the output below -L is 0, and c's own products with x and 1 drop out.</summary>
+    internal static bool ZeroLeft(PlanStep step) => step.Parameters[7] == 0 && step.Parameters[8] == 0;
 
     /// <summary>Depth of the comparison key: n - 1 - j.</summary>
     internal static int ComparisonDepth(PlanStep step) => step.InputBits - 1 - FuzzBits(step);
@@ -69,7 +77,9 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     {
         int n = step.InputBits, len = step.Inputs[0].ElementCount, words = (len + 63) / 64;
         int padWords = TableActivationGate.PadWords(TableActivationGate.TableBits(step)), degree = TableActivationGate.Degree(step);
-        int k = TableActivationGate.DealerValues(degree), rows = Values(degree);
+        int k = TableActivationGate.DealerValues(degree), rows = Values(step);
+        bool zeroLeft = ZeroLeft(step);
+        int rhoBRow = (2 * k) + (zeroLeft ? 0 : 2);
 
         // Masks r, rho_T, rho_S (and rho_Q): both parties' shares come from seeds.
         var masks = new ulong[TableActivationGate.MaskRows(degree) * len];
@@ -102,10 +112,14 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 values[((k + t) * len) + i] = rhoC * values[(t * len) + i];
             }
 
-            values[(2 * k * len) + i] = rhoC;
-            values[(((2 * k) + 1) * len) + i] = rhoC * r;
-            values[(((2 * k) + 2) * len) + i] = rhoB;
-            values[(((2 * k) + 3) * len) + i] = rhoB * r;
+            if (!zeroLeft)
+            {
+                values[(2 * k * len) + i] = rhoC;
+                values[(((2 * k) + 1) * len) + i] = rhoC * r;
+            }
+
+            values[(rhoBRow * len) + i] = rhoB;
+            values[((rhoBRow + 1) * len) + i] = rhoB * r;
 
             // Bit words: rho_c, then r1 XOR rho_b (what b's XOR shares are masked with).
             values[(rows * len) + (i >> 6)] |= rhoC << (i & 63);
@@ -125,7 +139,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     {
         Share x = inputs[0];
         int n = step.InputBits, m = TableActivationGate.TableBits(step), u = TableActivationGate.CellShift(step), degree = TableActivationGate.Degree(step);
-        int len = x.Shape.ElementCount, words = (len + 63) / 64, rows = Values(degree), opened = (degree + 1) * len;
+        int len = x.Shape.ElementCount, words = (len + 63) / 64, rows = Values(step), opened = (degree + 1) * len;
         bool isA = context.IsA;
         (_, ulong aL, ulong bL, ulong aR, ulong bR) = Tails(step);
         (ulong lower, ulong upper) = Thresholds(step);
@@ -262,7 +276,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     /// </summary>
     private static void FinishExpanding(int degree, byte[] seed, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
     {
-        int rows = Values(degree), chunk = Math.Min(ChunkElements, len);
+        int rows = Values(degree, tails.AL == 0 && tails.BL == 0), chunk = Math.Min(ChunkElements, len);
         ulong[] d = ScratchPool<ulong>.Rent(rows * chunk);
         try
         {
@@ -293,7 +307,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     {
         ulong one = isA ? 1UL : 0UL, uMask = GateMath.Mask(u);
         int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
-        int rhoCRow = 2 * k * stride, rhoBRow = rhoCRow + (2 * stride);
+        bool zeroLeft = tails.AL == 0 && tails.BL == 0;
+        int rhoCRow = 2 * k * stride, rhoBRow = rhoCRow + (zeroLeft ? 0 : 2 * stride);
         ReadOnlySpan<ulong> cBits = opened.Slice(tables * len, words), bBits = opened.Slice((tables * len) + words, words);
         int vectorEnd = TableActivationGate.VectorOutput ? FinishVector512(isA, degree, d, stride, start, count, y, masks, opened, len, words, u, tails, output) : start;
         for (int i = vectorEnd; i < start + count; i++)
@@ -309,7 +324,9 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             ulong cG = (cHat * g) + (betaC * rhoG);
 
             // x = Y - r; c x and b x from [rho] and [rho r]; c and b themselves.
-            ulong rhoC = d[rhoCRow + di], rhoCR = d[rhoCRow + stride + di], rhoB = d[rhoBRow + di], rhoBR = d[rhoBRow + stride + di];
+            // Without a left tail, c x and c are multiplied by A_L = B_L = 0, and their rows are not dealt.
+            ulong rhoC = zeroLeft ? 0 : d[rhoCRow + di], rhoCR = zeroLeft ? 0 : d[rhoCRow + stride + di];
+            ulong rhoB = d[rhoBRow + di], rhoBR = d[rhoBRow + stride + di];
             ulong xShare = (one * yi) - masks[i];
             ulong cX = (cHat * xShare) + (betaC * ((yi * rhoC) - rhoCR));
             ulong bX = (bHat * xShare) + (betaB * ((yi * rhoB) - rhoBR));
@@ -327,14 +344,15 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     private static int FinishVector512(bool isA, int degree, ReadOnlySpan<ulong> d, int stride, int start, int count, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
     {
         int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
-        if (start < 0 || count < 0 || count > stride || d.Length < (Values(degree) * stride) || start + count > len || y.Length < len || masks.Length < len
+        bool zeroLeft = tails.AL == 0 && tails.BL == 0;
+        if (start < 0 || count < 0 || count > stride || d.Length < (Values(degree, zeroLeft) * stride) || start + count > len || y.Length < len || masks.Length < len
             || opened.Length < (tables * len) + (2 * words) || output.Length < len)
         {
             throw new InvalidOperationException($"Clipped table activation: the buffers are shorter than {len} elements or the chunk [{start}, {start} + {count}) does not fit.");
         }
 
         int vectorCount = count & ~7;
-        nuint n = (nuint)len, s = (nuint)stride, rhoCRow = (nuint)(2 * k) * s, rhoBRow = rhoCRow + (2 * s), cWords = (nuint)(tables * len), bWords = cWords + (nuint)words;
+        nuint n = (nuint)len, s = (nuint)stride, rhoCRow = (nuint)(2 * k) * s, rhoBRow = rhoCRow + (zeroLeft ? 0 : 2 * s), cWords = (nuint)(tables * len), bWords = cWords + (nuint)words;
         ref ulong dr = ref MemoryMarshal.GetReference(d);
         ref ulong yr = ref MemoryMarshal.GetReference(y);
         ref ulong mr = ref MemoryMarshal.GetReference(masks);
@@ -357,7 +375,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             Vector512<ulong> rhoG = TableActivationGate.InterpolateEight(ref dr, (nuint)k, s, de, degree, wT, wS, wQ, yl);
             Vector512<ulong> cG = (g & cM) + (rhoG ^ cM) - cM;
 
-            Vector512<ulong> rhoC = Vector512.LoadUnsafe(ref dr, rhoCRow + de), rhoCR = Vector512.LoadUnsafe(ref dr, rhoCRow + s + de);
+            Vector512<ulong> rhoC = zeroLeft ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref dr, rhoCRow + de);
+            Vector512<ulong> rhoCR = zeroLeft ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref dr, rhoCRow + s + de);
             Vector512<ulong> rhoB = Vector512.LoadUnsafe(ref dr, rhoBRow + de), rhoBR = Vector512.LoadUnsafe(ref dr, rhoBRow + s + de);
             Vector512<ulong> xShare = (yi & ones) - Vector512.LoadUnsafe(ref mr, at);
             Vector512<ulong> cX = (xShare & cM) + (((yi * rhoC) - rhoCR) ^ cM) - cM;

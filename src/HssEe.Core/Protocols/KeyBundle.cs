@@ -42,7 +42,8 @@ public sealed class KeyBundleException : Exception
 /// block per 16 bytes instead; version 2 stored a table activation's dealer shares with party B, version 3
 /// stores them with party A and their seed with party B, version 4 merges them into 2 degree + 2 values per
 /// element and adds parabolic tables and top-bits truncations, version 5 lets the one-bit comparison keys resolve
-/// their last 8 input bits in a two-block leaf: same sizes, another layout); the chain starts from SHA-256 of the header;</item>
+/// their last 8 input bits in a two-block leaf (same sizes, another layout) and deals a clipped table activation whose
+/// left tail is 0 two fewer rows of dealer shares); the chain starts from SHA-256 of the header;</item>
 /// <item>an end record: index 0xFFFFFFFF, kind 0, length 0, and its chained checksum.</item>
 /// </list>
 /// A reader verifies each record before handing its keys out, so a corrupted, truncated,

@@ -414,6 +414,13 @@ public sealed class PlanBuilder
             double h = Math.ScaleB(1.0, u - f), limit = tableRange - h;
             (double aL, double bL) = Secant(function, -inputRange, -limit);
             (double aR, double bR) = Secant(function, limit, inputRange);
+
+            // A left tail within half an output ulp of 0 (GeLU, SiLU) becomes exactly 0: without a rescale's half in
+            // the intercept, A_L = B_L = 0 and the gate deals two fewer rows per element.
+            if (NegligibleTail(function, -inputRange, -limit, Math.ScaleB(1.0, -(f + 1))))
+            {
+                (aL, bL) = (0, 0);
+            }
             long Slope(double a) => (long)Math.Round(Math.ScaleB(a, w));
             long Intercept(double b) => (long)new FixedPointFormat(f + w).Encode(b) + (long)half;
             long limitUnits = (long)Math.Round(Math.ScaleB(limit, f));
@@ -479,6 +486,24 @@ public sealed class PlanBuilder
 
     /// <summary>Compared bits of the table activations' rescale: 7, a comparison key without AES levels below its leaf.</summary>
     internal const int RescaleComparedBits = 7;
+
+    /// <summary>
+    /// True when |P(x)| &lt;= <paramref name="bound"/> on [<paramref name="from"/>, <paramref name="to"/>], sampled at 65
+    /// even points and at points halving the distance to <paramref name="to"/> (where a decaying tail is largest).
+    /// </summary>
+    private static bool NegligibleTail(Func<double, double> function, double from, double to, double bound)
+    {
+        for (int k = 0; k <= 64; k++)
+        {
+            double even = from + ((to - from) * k / 64), near = to + ((from - to) * Math.ScaleB(1.0, -k));
+            if (!(Math.Abs(function(even)) <= bound) || !(Math.Abs(function(near)) <= bound))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>The line through (x0, P(x0)) and (x1, P(x1)).</summary>
     private static (double Slope, double Intercept) Secant(Func<double, double> function, double x0, double x1)

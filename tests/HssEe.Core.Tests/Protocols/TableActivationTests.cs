@@ -75,13 +75,18 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData(12, 4, 3, 4.0, 2, false, 13)]
     [InlineData(12, 4, 3, 4.0, 2, true, 13)]
     [InlineData(12, 4, 3, 4.0, 1, false, 1000)]
-    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree, bool scalarOutput, int chunk)
+    [InlineData(12, 4, 3, 4.0, 1, false, 0, true)] // a left tail below half an output ulp: A_L = B_L = 0, two fewer dealer rows
+    [InlineData(12, 4, 3, 4.0, 2, false, 0, true)]
+    [InlineData(12, 4, 3, 4.0, 2, true, 13, true)]
+    public async Task Clipped_tables_give_the_tails_outside_and_a_nearest_anchor_polynomial_inside_exactly(int n, int m, int f, double range, int degree, bool scalarOutput, int chunk, bool zeroLeftTail = false)
     {
         TableActivationGate.UseScalarOutput(scalarOutput); // both output loops (the vector one where the CPU has it)
         ClippedTableActivationGate.UseChunkElements(chunk); // party B's dealer-share chunks (0: the default)
-        Func<double, double> function = x => (x * NonLinearFunctions.SigmoidReference(2 * x)) + 0.25;
+        double offset = zeroLeftTail ? 0 : 0.25;
+        Func<double, double> function = x => (x * NonLinearFunctions.SigmoidReference(2 * x)) + offset;
         Plan plan = new PlanBuilder(f).TableActivation(new TensorShape(1), function, n, m, rescale: false, label: "t", range: range, degree: degree).Build();
         PlanStep step0 = plan.Steps[0];
+        Assert.Equal(zeroLeftTail, ClippedTableActivationGate.ZeroLeft(step0));
         int u = TableActivationGate.CellShift(step0);
         (ulong limitU, ulong aL, ulong bL, ulong aR, ulong bR) = ClippedTableActivationGate.Tails(step0);
         long limit = (long)limitU;
@@ -156,8 +161,10 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(fuzz >= 1, $"expected a fuzzy comparison (j >= 1), got j = {fuzz}");
         Assert.True(fuzzySeen || distinct == 0, $"no input in the fuzzy zones took a tail (j = {fuzz}, L = {limit}, {distinct} zone inputs where tail and table differ)");
 
-        // Party A's key is the comparison key of depth n - 1 - j, its 4 degree + 8 dealer shares and two bit words per element, plus seeds.
-        long keyA = BitDcf.BatchBytes(n - 1 - fuzz, count) + (8L * ((((4L * degree) + 8) * count) + (2 * ((count + 63) / 64))));
+        // Party A's key is the comparison key of depth n - 1 - j, its 4 degree + 8 dealer shares (6 without a left tail)
+        // and two bit words per element, plus seeds.
+        int shares = (4 * degree) + (ClippedTableActivationGate.ZeroLeft(plan.Steps[0]) ? 6 : 8);
+        long keyA = BitDcf.BatchBytes(n - 1 - fuzz, count) + (8L * ((shares * count) + (2 * ((count + 63) / 64))));
         Assert.InRange(costs[0].KeyBytes, keyA, keyA + 1024);
 
         // Two rounds: Y (8 bytes), then the degree + 1 W and two bit vectors in one message.
@@ -174,26 +181,28 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         _ => Math.Tanh,
     };
 
-    public static TheoryData<string, double, int, int, int, double> WideAccuracy => new()
+    public static TheoryData<string, double, int, int, int, double, bool> WideAccuracy => new()
     {
         // function, table range, table bits, degree, input bits n, documented max abs error (f = 12; inputs up to +-1000)
-        { "gelu", 8, 9, 1, 32, 1.0e-3 },
-        { "silu", 16, 10, 1, 32, 1.0e-3 },
-        { "silu", 16, 9, 1, 32, 1.0e-3 },
-        { "sigmoid", 16, 9, 1, 32, 1.0e-3 },
-        { "tanh", 8, 9, 1, 32, 1.0e-3 },
-        { "gelu", 8, 7, 2, 32, 1.0e-3 },
-        { "silu", 16, 8, 2, 32, 1.0e-3 },
-        { "silu", 16, 7, 2, 32, 1.0e-3 },
-        { "sigmoid", 16, 7, 2, 32, 1.0e-3 },
-        { "tanh", 8, 7, 2, 32, 1.0e-3 },
-        { "gelu", 8, 7, 2, 29, 1.0e-3 }, // the models' width, f + 17
-        { "silu", 16, 8, 2, 29, 1.0e-3 },
+        { "gelu", 8, 9, 1, 32, 1.0e-3, true },
+        { "silu", 16, 10, 1, 32, 1.0e-3, true },
+        { "silu", 16, 9, 1, 32, 1.0e-3, true },
+        { "sigmoid", 16, 9, 1, 32, 1.0e-3, true },
+        { "tanh", 8, 9, 1, 32, 1.0e-3, true },
+        { "gelu", 8, 7, 2, 32, 1.0e-3, true },
+        { "silu", 16, 8, 2, 32, 1.0e-3, true },
+        { "silu", 16, 7, 2, 32, 1.0e-3, true },
+        { "sigmoid", 16, 7, 2, 32, 1.0e-3, true },
+        { "tanh", 8, 7, 2, 32, 1.0e-3, true },
+        { "gelu", 8, 7, 2, 29, 1.0e-3, true }, // the models' width, f + 17
+        { "silu", 16, 8, 2, 29, 1.0e-3, true },
+        { "gelu", 8, 7, 2, 29, 1.0e-3, false }, // as the models run them: no rescale (left tail exactly 0)
+        { "silu", 16, 8, 2, 29, 1.0e-3, false },
     };
 
     [Theory]
     [MemberData(nameof(WideAccuracy))]
-    public async Task Clipped_activation_errors_on_wide_inputs_stay_within_the_documented_bound(string name, double range, int m, int degree, int n, double bound)
+    public async Task Clipped_activation_errors_on_wide_inputs_stay_within_the_documented_bound(string name, double range, int m, int degree, int n, double bound, bool rescale)
     {
         Func<double, double> reference = Reference(name);
         const int f = 12;
@@ -210,19 +219,26 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
         var shape = new TensorShape(count);
         var q = new FixedPointFormat(f);
         var xs = ProtocolHarness.Shared(x, shape, q);
-        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, label: name, range: range, degree: degree).Build();
+        Plan plan = new PlanBuilder(f).TableActivation(shape, reference, n, m, rescale: rescale, label: name, range: range, degree: degree).Build();
         var (run, costs) = await ProtocolHarness.RunAsync(plan, (s, ct) => s.TableActivationAsync(xs(s.Party), ct));
-        Assert.Equal(f, run.A.FractionalBits);
-        Assert.Equal(4, run.Cost.Rounds);
+        int outBits = rescale ? f : TableActivationGate.OutputFractionalBits(plan.Steps[0], f);
+        Assert.Equal(outBits, run.A.FractionalBits);
+        Assert.Equal(rescale ? 4 : 2, run.Cost.Rounds);
+        if (!rescale && name is "gelu" or "silu")
+        {
+            Assert.True(ClippedTableActivationGate.ZeroLeft(plan.Steps[0]), $"{name}: its left tail is below half an output ulp, so A_L = B_L = 0");
+        }
+
         RingTensor y = SecretSharing.Reconstruct(run.A, run.B);
         double maxAbs = 0;
         for (int i = 0; i < count; i++)
         {
             double xe = q.Decode(q.Encode(x[i]));
-            maxAbs = Math.Max(maxAbs, Math.Abs((Signed(y.Span[i], 64) / 4096.0) - reference(xe)));
+            maxAbs = Math.Max(maxAbs, Math.Abs(Math.ScaleB(Signed(y.Span[i], 64), -outBits) - reference(xe)));
         }
 
-        output.WriteLine($"{name} n={n} range {range} m={m} degree {degree}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}, rescale {costs[1].KeyBytes / (double)count:F1}");
+        string rescaleKeys = rescale ? $", rescale {costs[1].KeyBytes / (double)count:F1}" : string.Empty;
+        output.WriteLine($"{name} n={n} range {range} m={m} degree {degree} rescale {rescale}: max abs error {maxAbs:E3}, party A key bytes per element: table {costs[0].KeyBytes / (double)count:F1}{rescaleKeys}");
         Assert.True(maxAbs <= bound, $"{name} n={n} range {range} m={m} degree {degree}: max abs error {maxAbs:E3} > {bound:E1} (seed {seed})");
     }
 
