@@ -81,7 +81,7 @@ internal static unsafe class BitDcf
         _ => true,
     };
 
-    /// <summary>Tree depth d = n - min(n, 7).</summary>
+    /// <summary>Tree depth d = n - min(n, 8).</summary>
     public static int Depth(int n) => n - LeafBits(n);
 
     /// <summary>Input bits resolved by the leaf: min(n, 8).</summary>

@@ -30,14 +30,15 @@ namespace HssEe.Protocols;
 /// <para><b>Round 2</b> opens c XOR rho_c, b XOR rho_b and the W (W_T, W_S, and W_Q for parabolas; one message).
 /// Every product of c or b with x, and of c with G, is linear in 4 degree + 8 dealer shares (rho_c, rho_c r, rho_b,
 /// rho_b r, and the table's 2 degree + 2 shares of <see cref="TableActivationGate.Interpolate"/> with and without
-/// the factor rho_c), so the output is local and exact.</para>
+/// the factor rho_c), so the output is local and exact. When A_L = B_L = 0, c x and c are not needed, nor are
+/// rho_c and rho_c r.</para>
 /// <para><b>Key per element.</b> Both parties: the comparison key, 16 (n - 6 - j) bytes. Party A: 4 degree + 8 ring
 /// elements (4 degree + 6 when A_L = B_L = 0: GeLU and SiLU, whose left tails are 0 within half an output ulp, without a
 /// rescale) and two bits of dealer shares; party B: the 2^m / 8 pad bytes (and seeds). Online: 8 + 8 (degree + 1)
 /// bytes and 2 bits each way.</para>
 /// <para><b>Party B's dealer shares</b> are the expansion of a seed: it expands the two bit words before round 2,
 /// and the rows one chunk of <see cref="ChunkElements"/> elements at a time inside the output loop, so the
-/// 8 (4 degree + 8) bytes per element are never written out whole (party A reads its shares from its record).</para>
+/// rows (8 bytes each per element) are never written out whole (party A reads its shares from its record).</para>
 /// </remarks>
 internal sealed class ClippedTableActivationGate : IGateProtocol
 {
