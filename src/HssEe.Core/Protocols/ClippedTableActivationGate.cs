@@ -147,7 +147,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         int fuzz = FuzzBits(step), depth = ComparisonDepth(step);
         int dcfBytes = checked((int)BitDcf.BatchBytes(depth, len));
         byte[] dcf = keys.TakeLeadingArray(dcfBytes);
-        using TableKeys tk = TableKeys.Read(context, keys, len, m, TableActivationGate.MaskRows(degree), (rows * len) + (2 * words), seedOnlyForB: true);
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, (rows * len) + (2 * words), seedOnlyForB: true);
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
         byte[] seedB = isA ? [] : tk.DealerSeed ?? throw new InvalidOperationException("Clipped table activation: party B's dealer-share seed is missing.");
@@ -228,7 +228,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 }
             }
 
-            TableActivationGate.LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, send);
+            TableActivationGate.LookUp(step, isA, tk.SeedPad, tk.PadsB, y, tk.MaskSeed, len, send);
             await context.Channel.ExchangeAsync(send.AsMemory(0, opened + (2 * words)), receive.AsMemory(0, opened + (2 * words)), cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < opened; i++)
             {

@@ -295,7 +295,7 @@ internal sealed class TableActivationGate : IGateProtocol
         int tables = degree + 1;
         bool isA = context.IsA;
 
-        using TableKeys tk = TableKeys.Read(context, keys, len, m, MaskRows(degree), DealerValues(degree) * len);
+        using TableKeys tk = TableKeys.Read(context, keys, len, m, DealerValues(degree) * len);
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
         ulong[] work = ScratchPool<ulong>.Rent(tables * len);
@@ -311,7 +311,7 @@ internal sealed class TableActivationGate : IGateProtocol
 
             await GateMath.OpenIntoAsync(context, work, len, n, y, cancellationToken).ConfigureAwait(false);
 
-            LookUp(step, isA, tk.SeedPad, tk.PadsB, y, masks, len, work);
+            LookUp(step, isA, tk.SeedPad, tk.PadsB, y, tk.MaskSeed, len, work);
 
             await GateMath.OpenIntoAsync(context, work, tables * len, 64, w, cancellationToken).ConfigureAwait(false);
 
@@ -366,19 +366,19 @@ internal sealed class TableActivationGate : IGateProtocol
     /// [2 len + i]. Party A makes its pads from <paramref name="seedPad"/> 64 elements at a time (they stay in L1);
     /// party B reads them from its record.
     /// </summary>
-    internal static void LookUp(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, ulong[] masks, int len, ulong[] destination)
+    internal static void LookUp(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, byte[] maskSeed, int len, ulong[] destination)
     {
         if (Degree(step) == 1)
         {
-            LookUp<PairEntry>(step, isA, seedPad, padsB, y, masks, len, destination);
+            LookUp<PairEntry>(step, isA, seedPad, padsB, y, maskSeed, len, destination);
         }
         else
         {
-            LookUp<TripleEntry>(step, isA, seedPad, padsB, y, masks, len, destination);
+            LookUp<TripleEntry>(step, isA, seedPad, padsB, y, maskSeed, len, destination);
         }
     }
 
-    private static void LookUp<TEntry>(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, ulong[] masks, int len, ulong[] destination)
+    private static void LookUp<TEntry>(PlanStep step, bool isA, byte[]? seedPad, (byte[] Array, int Offset) padsB, ulong[] y, byte[] maskSeed, int len, ulong[] destination)
         where TEntry : struct, ITableEntry<TEntry>
     {
         int m = TableBits(step), u = CellShift(step), padWords = PadWords(m);
@@ -389,9 +389,17 @@ internal sealed class TableActivationGate : IGateProtocol
         {
             const int Batch = 64;
             Span<ulong> ownPads = stackalloc ulong[isA ? Batch * padWords : 0];
+            Span<ulong> rho = stackalloc ulong[3 * Batch];
             for (int b0 = 0; b0 < count; b0 += Batch)
             {
                 int batch = Math.Min(Batch, count - b0);
+
+                // This batch's rho_T, rho_S (and rho_Q): values (v + 1) len + i of the mask seed's expansion.
+                for (int v = 0; v < TEntry.Values; v++)
+                {
+                    GateMath.ExpandSeedRange(maskSeed, ((long)(v + 1) * len) + start + b0, rho.Slice(v * Batch, batch));
+                }
+
                 if (isA)
                 {
                     Pads(seedPad!, m, start + b0, ownPads[..(batch * padWords)]);
@@ -409,11 +417,11 @@ internal sealed class TableActivationGate : IGateProtocol
                         v = Vector256<ulong>.Zero - v;
                     }
 
-                    destination[i] = v.GetElement(0) + masks[len + i];
-                    destination[len + i] = v.GetElement(1) + masks[(2 * len) + i];
+                    destination[i] = v.GetElement(0) + rho[e];
+                    destination[len + i] = v.GetElement(1) + rho[Batch + e];
                     if (TEntry.Values == 3)
                     {
-                        destination[(2 * len) + i] = v.GetElement(2) + masks[(3 * len) + i];
+                        destination[(2 * len) + i] = v.GetElement(2) + rho[(2 * Batch) + e];
                     }
                 }
             }
@@ -422,6 +430,8 @@ internal sealed class TableActivationGate : IGateProtocol
             {
                 CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(ownPads));
             }
+
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(rho));
         });
     }
 
@@ -686,24 +696,28 @@ internal sealed class TableActivationGate : IGateProtocol
 }
 
 /// <summary>
-/// A party's keys of a table step after any leading comparison keys: its shares of the masks (r, rho_T,
-/// rho_S, and rho_Q for parabolas) expanded from its seed, its dealer shares (party A: a view of the record;
+/// A party's keys of a table step after any leading comparison keys: its shares of the masks (r expanded from its
+/// seed; rho_T, rho_S, and rho_Q for parabolas expanded by the look-up, a batch at a time), its dealer shares (party A: a view of the record;
 /// party B: their expansion, or only their seed where the gate expands them itself), and its pads (party A: a seed;
 /// party B: a view of the record). Disposing wipes the expansions and the seeds.
 /// </summary>
 internal sealed class TableKeys : IDisposable
 {
-    private TableKeys(ulong[] masks, DealerShareBuffer dealer, byte[]? dealerSeed, byte[]? seedPad, (byte[] Array, int Offset) padsB)
+    private TableKeys(ulong[] masks, byte[] maskSeed, DealerShareBuffer dealer, byte[]? dealerSeed, byte[]? seedPad, (byte[] Array, int Offset) padsB)
     {
         Masks = masks;
+        MaskSeed = maskSeed;
         Dealer = dealer;
         DealerSeed = dealerSeed;
         SeedPad = seedPad;
         PadsB = padsB;
     }
 
-    /// <summary>r, rho_T, rho_S (and rho_Q) shares (len elements each; pooled, longer).</summary>
+    /// <summary>This party's share of r (len elements; pooled, longer); rho_T, rho_S (and rho_Q) come from <see cref="MaskSeed"/>.</summary>
     public ulong[] Masks { get; }
+
+    /// <summary>The seed of the mask shares (the look-up expands rho_T, rho_S, rho_Q from it batch by batch).</summary>
+    public byte[] MaskSeed { get; }
 
     /// <summary>The dealer shares (empty for party B when <see cref="DealerSeed"/> is set).</summary>
     public DealerShareBuffer Dealer { get; }
@@ -722,21 +736,21 @@ internal sealed class TableKeys : IDisposable
     /// party B's as a seed, expanded here unless <paramref name="seedOnlyForB"/> (then <see cref="DealerSeed"/> holds a
     /// copy of it and <see cref="Dealer"/> is empty).
     /// </summary>
-    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int maskRows, int dealerValues, bool seedOnlyForB = false)
+    public static TableKeys Read(GateContext context, StepKeys keys, int len, int m, int dealerValues, bool seedOnlyForB = false)
     {
+        // Only r (the first len values) is expanded here; the look-up expands the rho rows where it needs them.
         byte[] seedMasks = keys.TakeBytes(AesPrg.SeedSize).ToArray();
-        ulong[] masks = ScratchPool<ulong>.Rent(maskRows * len);
-        GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, maskRows * len));
-        CryptographicOperations.ZeroMemory(seedMasks);
+        ulong[] masks = ScratchPool<ulong>.Rent(len);
+        GateMath.ExpandSeed(seedMasks, masks.AsSpan(0, len));
         if (context.IsA)
         {
             DealerShareBuffer dealer = GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
-            return new TableKeys(masks, dealer, null, keys.TakeBytes(AesPrg.SeedSize).ToArray(), default);
+            return new TableKeys(masks, seedMasks, dealer, null, keys.TakeBytes(AesPrg.SeedSize).ToArray(), default);
         }
 
         byte[]? dealerSeed = seedOnlyForB ? keys.TakeBytes(AesPrg.SeedSize).ToArray() : null;
         DealerShareBuffer expanded = seedOnlyForB ? default : GateMath.DealerShares(context, keys, dealerValues, seeded: Party.B);
-        return new TableKeys(masks, expanded, dealerSeed, null, keys.TakeSegment(checked(len * TableActivationGate.PadWords(m) * sizeof(ulong))));
+        return new TableKeys(masks, seedMasks, expanded, dealerSeed, null, keys.TakeSegment(checked(len * TableActivationGate.PadWords(m) * sizeof(ulong))));
     }
 
     public void Dispose()
@@ -750,6 +764,8 @@ internal sealed class TableKeys : IDisposable
         {
             CryptographicOperations.ZeroMemory(DealerSeed);
         }
+
+        CryptographicOperations.ZeroMemory(MaskSeed);
 
         Dealer.Dispose();
         ScratchPool<ulong>.Return(Masks);
