@@ -324,16 +324,23 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             ulong rhoG = TableActivationGate.Interpolate(d, k, stride, di, degree, wT, wS, wQ, yl);
             ulong cG = (cHat * g) + (betaC * rhoG);
 
-            // x = Y - r; c x and b x from [rho] and [rho r]; c and b themselves.
-            // Without a left tail, c x and c are multiplied by A_L = B_L = 0, and their rows are not dealt.
-            ulong rhoC = zeroLeft ? 0 : d[rhoCRow + di], rhoCR = zeroLeft ? 0 : d[rhoCRow + stride + di];
+            // x = Y - r; b x from [rho_b] and [rho_b r], and b itself.
             ulong rhoB = d[rhoBRow + di], rhoBR = d[rhoBRow + stride + di];
             ulong xShare = (one * yi) - masks[i];
-            ulong cX = (cHat * xShare) + (betaC * ((yi * rhoC) - rhoCR));
             ulong bX = (bHat * xShare) + (betaB * ((yi * rhoB) - rhoBR));
-            ulong c = (cHat * one) + (betaC * rhoC);
             ulong b = (bHat * one) + (betaB * rhoB);
-            output[i] = (tails.AL * xShare) + (tails.BL * one) + cG - (tails.AL * cX) - (tails.BL * c) + ((tails.AR - tails.AL) * bX) + ((tails.BR - tails.BL) * b);
+            ulong sum = cG + ((tails.AR - tails.AL) * bX) + ((tails.BR - tails.BL) * b);
+            if (!zeroLeft)
+            {
+                // The left tail's terms: A_L x + B_L - c (A_L x + B_L), c x and c from [rho_c] and [rho_c r]. Without a
+                // left tail they are all 0, and their rows are not dealt.
+                ulong rhoC = d[rhoCRow + di], rhoCR = d[rhoCRow + stride + di];
+                ulong cX = (cHat * xShare) + (betaC * ((yi * rhoC) - rhoCR));
+                ulong c = (cHat * one) + (betaC * rhoC);
+                sum += (tails.AL * xShare) + (tails.BL * one) - (tails.AL * cX) - (tails.BL * c);
+            }
+
+            output[i] = sum;
         }
     }
 
@@ -376,15 +383,21 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             Vector512<ulong> rhoG = TableActivationGate.InterpolateEight(ref dr, (nuint)k, s, de, degree, wT, wS, wQ, yl);
             Vector512<ulong> cG = (g & cM) + (rhoG ^ cM) - cM;
 
-            Vector512<ulong> rhoC = zeroLeft ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref dr, rhoCRow + de);
-            Vector512<ulong> rhoCR = zeroLeft ? Vector512<ulong>.Zero : Vector512.LoadUnsafe(ref dr, rhoCRow + s + de);
             Vector512<ulong> rhoB = Vector512.LoadUnsafe(ref dr, rhoBRow + de), rhoBR = Vector512.LoadUnsafe(ref dr, rhoBRow + s + de);
             Vector512<ulong> xShare = (yi & ones) - Vector512.LoadUnsafe(ref mr, at);
-            Vector512<ulong> cX = (xShare & cM) + (((yi * rhoC) - rhoCR) ^ cM) - cM;
             Vector512<ulong> bX = (xShare & bM) + (((yi * rhoB) - rhoBR) ^ bM) - bM;
-            Vector512<ulong> c = (one & cM) + (rhoC ^ cM) - cM;
             Vector512<ulong> b = (one & bM) + (rhoB ^ bM) - bM;
-            ((aL * xShare) + (bL * one) + cG - (aL * cX) - (bL * c) + (dA * bX) + (dB * b)).StoreUnsafe(ref outr, at);
+            Vector512<ulong> sum = cG + (dA * bX) + (dB * b);
+            if (!zeroLeft)
+            {
+                // The left tail's terms (all 0 without a left tail, whose rows are then not dealt), as in FinishRange.
+                Vector512<ulong> rhoC = Vector512.LoadUnsafe(ref dr, rhoCRow + de), rhoCR = Vector512.LoadUnsafe(ref dr, rhoCRow + s + de);
+                Vector512<ulong> cX = (xShare & cM) + (((yi * rhoC) - rhoCR) ^ cM) - cM;
+                Vector512<ulong> c = (one & cM) + (rhoC ^ cM) - cM;
+                sum += (aL * xShare) + (bL * one) - (aL * cX) - (bL * c);
+            }
+
+            sum.StoreUnsafe(ref outr, at);
         }
 
         return start + vectorCount;
