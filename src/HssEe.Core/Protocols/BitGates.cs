@@ -88,7 +88,7 @@ internal abstract class BitSignGateBase : IGateProtocol
         int k = RingValues;
         int words = (len + 63) / 64;
         int dcfBytes = checked((int)BitDcf.BatchBytes(n - 1, len));
-        byte[] dcf = keys.TakeLeadingArray(dcfBytes);
+        (byte[] dcf, int dcfAt) = keys.TakeLeading(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
 
         // Temporaries come from the pool (10^6 elements would otherwise fault in fresh pages every call).
@@ -120,7 +120,7 @@ internal abstract class BitSignGateBase : IGateProtocol
                 mine[i >> 6] |= (yp >> (n - 1)) << (i & 63);
             }
 
-            BitDcf.EvaluateAndWipe(n - 1, context.Party, dcf.AsSpan(0, dcfBytes), low.AsSpan(0, len), w.AsSpan(0, len));
+            BitDcf.EvaluateAndWipe(n - 1, context.Party, dcf.AsSpan(dcfAt, dcfBytes), low.AsSpan(0, len), w.AsSpan(0, len));
             keys.MarkLeadingWiped(dcfBytes);
             ReadOnlySpan<ulong> c = dealer.Span.Slice(k * len, words);
             for (int j = 0; j < words; j++)
@@ -333,7 +333,7 @@ internal sealed class BitTruncateGate : IGateProtocol
 
         int words = (len + 63) / 64, t = ComparedBits(step);
         int dcfBytes = checked((int)BitDcf.BatchBytes(t, len));
-        byte[] dcf = keys.TakeLeadingArray(dcfBytes);
+        (byte[] dcf, int dcfAt) = keys.TakeLeading(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, (RingValues * len) + words);
         ulong[] masked = ScratchPool<ulong>.Rent(len);
@@ -357,7 +357,7 @@ internal sealed class BitTruncateGate : IGateProtocol
                 masked[i] = (y[i] & lowMask) >> (s - t);
             }
 
-            BitDcf.EvaluateAndWipe(t, context.Party, dcf.AsSpan(0, dcfBytes), masked.AsSpan(0, len), w.AsSpan(0, len));
+            BitDcf.EvaluateAndWipe(t, context.Party, dcf.AsSpan(dcfAt, dcfBytes), masked.AsSpan(0, len), w.AsSpan(0, len));
             keys.MarkLeadingWiped(dcfBytes);
             ReadOnlySpan<ulong> c = dealer.Span.Slice(RingValues * len, words);
             var mine = new ulong[words];

@@ -146,7 +146,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         (ulong lower, ulong upper) = Thresholds(step);
         int fuzz = FuzzBits(step), depth = ComparisonDepth(step);
         int dcfBytes = checked((int)BitDcf.BatchBytes(depth, len));
-        byte[] dcf = keys.TakeLeadingArray(dcfBytes);
+        (byte[] dcf, int dcfAt) = keys.TakeLeading(dcfBytes);
         using TableKeys tk = TableKeys.Read(context, keys, len, m, (rows * len) + (2 * words), seedOnlyForB: true);
         ulong[] masks = tk.Masks;
         DealerShareBuffer dealer = tk.Dealer;
@@ -193,7 +193,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 }
             }
 
-            BitDcf.EvaluateSetsAndWipe(depth, context.Party, dcf.AsSpan(0, dcfBytes), low.AsSpan(0, 2 * len), w.AsSpan(0, 2 * len), 2);
+            BitDcf.EvaluateSetsAndWipe(depth, context.Party, dcf.AsSpan(dcfAt, dcfBytes), low.AsSpan(0, 2 * len), w.AsSpan(0, 2 * len), 2);
             keys.MarkLeadingWiped(dcfBytes);
             for (int i = 0; i < len; i++)
             {

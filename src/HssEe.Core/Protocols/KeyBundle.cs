@@ -155,6 +155,7 @@ internal sealed class KeyBundleReader
     private const long MaxRecordPayload = 1L << 34;
     private const int ReadPiece = 1 << 18; // 256 KiB: digested while still in L2
     private readonly Stream _stream;
+    private readonly MemoryStream? _memory;
     private readonly Plan _plan;
     private byte[] _chain;
     private int _nextStep;
@@ -163,6 +164,9 @@ internal sealed class KeyBundleReader
     public KeyBundleReader(Stream stream, Party party, Plan plan)
     {
         _stream = stream;
+
+        // A plain MemoryStream whose buffer is exposed (one the dealer wrote into): its records are used in place.
+        _memory = stream.GetType() == typeof(MemoryStream) && ((MemoryStream)stream).TryGetBuffer(out _) ? (MemoryStream)stream : null;
         _plan = plan;
         Party = party;
         var header = new byte[KeyBundleFormat.HeaderSize];
@@ -216,6 +220,9 @@ internal sealed class KeyBundleReader
     /// <summary>Bytes of the bundle read so far.</summary>
     public long KeyBytes { get; private set; }
 
+    /// <summary>True when the records are used where they lie in the bundle's memory stream (no copy; wiped there).</summary>
+    public bool InPlace => _memory is not null;
+
     /// <summary>Reads and verifies the key record of <paramref name="step"/>, which must be the next step.</summary>
     public StepKeys ReadStep(PlanStep step)
     {
@@ -231,15 +238,19 @@ internal sealed class KeyBundleReader
                 : $"Keys of {step} requested before step {_nextStep}: steps must run in plan order.");
         }
 
-        (uint index, ushort kind, byte[] payload, int length) = ReadRecord($"the keys of {step}");
+        (uint index, ushort kind, byte[] payload, int start, int length) = ReadRecord($"the keys of {step}");
         if (index != step.Index || kind != (ushort)step.Kind)
         {
-            KeyBufferPool.Return(payload);
+            if (_memory is null)
+            {
+                KeyBufferPool.Return(payload);
+            }
+
             throw new KeyBundleException($"Key bundle record {index} (kind {kind}) does not match {step}: the bundle is out of order or for another plan.");
         }
 
         _nextStep++;
-        return new StepKeys(step, payload, length);
+        return _memory is null ? new StepKeys(step, payload, length) : StepKeys.Borrow(step, payload, start, length);
     }
 
     /// <summary>Verifies the end record once all steps were read.</summary>
@@ -250,7 +261,7 @@ internal sealed class KeyBundleReader
             throw new KeyBundleException($"Party {Party} finished after {_nextStep} of {_plan.Steps.Length} plan steps.");
         }
 
-        (uint index, _, _, int length) = ReadRecord("the end of the bundle");
+        (uint index, _, _, _, int length) = ReadRecord("the end of the bundle");
         if (index != KeyBundleFormat.EndIndex || length != 0)
         {
             throw new KeyBundleException("The key bundle has records after the last plan step.");
@@ -259,7 +270,11 @@ internal sealed class KeyBundleReader
         _ended = true;
     }
 
-    private (uint Index, ushort Kind, byte[] Payload, int Length) ReadRecord(string what)
+    /// <summary>
+    /// Reads and verifies the next record: its payload is (array, start, length), in a pooled pinned buffer with
+    /// zeroed slack (start 0) or, in place, in the memory stream's own buffer.
+    /// </summary>
+    private (uint Index, ushort Kind, byte[] Payload, int Start, int Length) ReadRecord(string what)
     {
         var header = new byte[KeyBundleFormat.RecordHeaderSize];
         ReadExactly(header, what);
@@ -276,9 +291,14 @@ internal sealed class KeyBundleReader
             throw new KeyBundleException($"Key bundle record for {what} is larger than this reader supports ({length} bytes).");
         }
 
+        int size = (int)length;
+        if (_memory is not null)
+        {
+            return ReadRecordInPlace(header, index, kind, size, what);
+        }
+
         // Pinned, with zeroed slack after the payload: FSS key collections can wrap it without a copy.
         // Pooled: large records reuse wiped buffers whose pages are already mapped.
-        int size = (int)length;
         byte[] payload = KeyBufferPool.Rent(size + Fss.FssKeyBits.Slack);
         payload.AsSpan(size).Clear();
         var digest = new PayloadDigest();
@@ -322,7 +342,42 @@ internal sealed class KeyBundleReader
 
         _chain = expected;
         KeyBytes += KeyBundleFormat.RecordHeaderSize + (long)length + KeyBundleFormat.ChecksumSize;
-        return (index, kind, payload, (int)length);
+        return (index, kind, payload, 0, (int)length);
+    }
+
+    /// <summary>The payload where it lies in the memory stream's buffer: digested there, not copied.</summary>
+    private (uint Index, ushort Kind, byte[] Payload, int Start, int Length) ReadRecordInPlace(byte[] header, uint index, ushort kind, int size, string what)
+    {
+        MemoryStream memory = _memory!;
+        if (!memory.TryGetBuffer(out ArraySegment<byte> buffer))
+        {
+            throw new KeyBundleException($"The key bundle's memory stream stopped exposing its buffer while reading {what}.");
+        }
+
+        long position = memory.Position, available = Math.Max(0, memory.Length - position);
+        if (available < size)
+        {
+            throw new KeyBundleException($"Key bundle truncated while reading {what} ({available} of {size} bytes).");
+        }
+
+        int start = buffer.Offset + (int)position;
+        byte[] digest = PayloadDigest.Compute(buffer.Array.AsSpan(start, size));
+        memory.Position = position + size;
+        var checksum = new byte[KeyBundleFormat.ChecksumSize];
+        ReadExactly(checksum, what);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(_chain);
+        hash.AppendData(header);
+        hash.AppendData(digest);
+        byte[] expected = hash.GetHashAndReset();
+        if (!CryptographicOperations.FixedTimeEquals(expected, checksum))
+        {
+            throw new KeyBundleException($"Key bundle checksum mismatch at {what}: the bundle is corrupted or was tampered with.");
+        }
+
+        _chain = expected;
+        KeyBytes += KeyBundleFormat.RecordHeaderSize + (long)size + KeyBundleFormat.ChecksumSize;
+        return (index, kind, buffer.Array!, start, size);
     }
 
     private void ReadExactly(Span<byte> buffer, string what)
@@ -348,13 +403,20 @@ internal sealed class KeyBundleReader
     };
 }
 
-/// <summary>The key material of one plan step, consumed front to back exactly once and wiped on dispose.</summary>
+/// <summary>
+/// The key material of one plan step, consumed front to back exactly once and wiped on dispose: either a pooled,
+/// pinned copy of the record (slack zeroed) or, <see cref="InPlace"/>, the record where it lies in the bundle's
+/// memory-stream buffer (pinned while the keys live, and wiped there).
+/// </summary>
 internal sealed class StepKeys : IDisposable
 {
     private byte[] _payload;
-    private int _length;
+    private readonly int _start;
+    private readonly int _length;
     private int _offset;
     private int _wipedPrefix;
+    private GCHandle _pin;
+    private byte[]? _leadingCopy;
 
     /// <param name="step">The step.</param>
     /// <param name="payload">Pinned buffer holding the payload, followed by at least <see cref="Fss.FssKeyBits.Slack"/> zero bytes.</param>
@@ -366,17 +428,33 @@ internal sealed class StepKeys : IDisposable
         _length = length;
     }
 
+    private StepKeys(PlanStep step, byte[] buffer, int start, int length)
+    {
+        Step = step;
+        _payload = buffer;
+        _start = start;
+        _length = length;
+        _pin = GCHandle.Alloc(buffer, GCHandleType.Pinned);
+        InPlace = true;
+    }
+
+    /// <summary>Keys at [<paramref name="start"/>, + <paramref name="length"/>) of a bundle's buffer, used and wiped there.</summary>
+    public static StepKeys Borrow(PlanStep step, byte[] buffer, int start, int length) => new(step, buffer, start, length);
+
     public PlanStep Step { get; }
+
+    /// <summary>True when the keys are used in the bundle's own buffer (no slack after them: the next record follows).</summary>
+    public bool InPlace { get; }
 
     public int Length => _length;
 
     public int Remaining => _length - _offset;
 
     /// <summary>
-    /// Takes the first <paramref name="count"/> bytes as the whole backing array (no copy), for an FSS key
-    /// collection to wrap: only valid at offset 0. The array is pinned and has the collection's slack.
+    /// Takes the first <paramref name="count"/> bytes as (array, offset) without a copy: only valid at offset 0. The
+    /// array is pinned; the keys may be wiped in place (then say so with <see cref="MarkLeadingWiped"/>).
     /// </summary>
-    public byte[] TakeLeadingArray(int count)
+    public (byte[] Array, int Offset) TakeLeading(int count)
     {
         ObjectDisposedException.ThrowIf(Disposed, this);
         if (_offset != 0)
@@ -384,8 +462,27 @@ internal sealed class StepKeys : IDisposable
             throw new InvalidOperationException("Leading key material must be taken first.");
         }
 
-        _ = TakeBytes(count);
-        return _payload;
+        return TakeSegment(count);
+    }
+
+    /// <summary>
+    /// Takes the first <paramref name="count"/> bytes as a whole array that starts with them and has
+    /// <see cref="Fss.FssKeyBits.Slack"/> zero bytes after them, for an FSS key collection to wrap: the record's own
+    /// buffer, or (<see cref="InPlace"/>) a pooled copy that disposal wipes. Only valid at offset 0.
+    /// </summary>
+    public byte[] TakeLeadingArray(int count)
+    {
+        (byte[] array, int offset) = TakeLeading(count);
+        if (!InPlace)
+        {
+            return array;
+        }
+
+        byte[] copy = KeyBufferPool.Rent(count + Fss.FssKeyBits.Slack);
+        array.AsSpan(offset, count).CopyTo(copy);
+        copy.AsSpan(count).Clear();
+        _leadingCopy = copy;
+        return copy;
     }
 
     /// <summary>Takes the next <paramref name="count"/> bytes.</summary>
@@ -397,15 +494,15 @@ internal sealed class StepKeys : IDisposable
             throw new KeyBundleException($"Key material of {Step} exhausted: needed {count} more bytes, {Remaining} left.");
         }
 
-        ReadOnlySpan<byte> span = _payload.AsSpan(_offset, count);
+        ReadOnlySpan<byte> span = _payload.AsSpan(_start + _offset, count);
         _offset += count;
         return span;
     }
 
-    /// <summary>Takes the next <paramref name="count"/> bytes as (record array, offset), a view that stays valid until disposal.</summary>
+    /// <summary>Takes the next <paramref name="count"/> bytes as (array, offset), a view that stays valid until disposal.</summary>
     public (byte[] Array, int Offset) TakeSegment(int count)
     {
-        int offset = _offset;
+        int offset = _start + _offset;
         _ = TakeBytes(count);
         return (_payload, offset);
     }
@@ -425,7 +522,7 @@ internal sealed class StepKeys : IDisposable
     private bool Disposed { get; set; }
 
     /// <summary>
-    /// Records that the first <paramref name="count"/> bytes (taken with <see cref="TakeLeadingArray"/>) were zeroed
+    /// Records that the first <paramref name="count"/> bytes (taken with <see cref="TakeLeading"/>) were zeroed
     /// while they were used, so disposal wipes only the rest.
     /// </summary>
     public void MarkLeadingWiped(int count)
@@ -445,8 +542,24 @@ internal sealed class StepKeys : IDisposable
             return;
         }
 
-        // Only [prefix, length + slack) can hold key bytes: the rest of a pooled buffer was zero when rented.
-        KeyBufferPool.Return(_payload, _wipedPrefix, Math.Min(_payload.Length, _length + Fss.FssKeyBits.Slack));
+        if (_leadingCopy is not null)
+        {
+            KeyBufferPool.Return(_leadingCopy);
+            _leadingCopy = null;
+        }
+
+        if (InPlace)
+        {
+            // The record in the bundle's buffer: wiped there (the bytes after it are the next record's).
+            CryptographicOperations.ZeroMemory(_payload.AsSpan(_start + _wipedPrefix, _length - _wipedPrefix));
+            _pin.Free();
+        }
+        else
+        {
+            // Only [prefix, length + slack) can hold key bytes: the rest of a pooled buffer was zero when rented.
+            KeyBufferPool.Return(_payload, _wipedPrefix, Math.Min(_payload.Length, _length + Fss.FssKeyBits.Slack));
+        }
+
         _payload = [];
         _offset = 0;
         Disposed = true;

@@ -38,7 +38,14 @@ public sealed class PartySession : IDisposable
     /// <summary>Opens a session: reads and checks the bundle header (party, version, plan hash).</summary>
     /// <param name="plan">The plan.</param>
     /// <param name="party">This server's party.</param>
-    /// <param name="keyBundle">This server's key bundle from the dealer, positioned at its start.</param>
+    /// <param name="keyBundle">
+    /// This server's key bundle from the dealer, positioned at its start. Any readable stream is read record by record
+    /// into pooled buffers. A <see cref="MemoryStream"/> whose buffer is exposed (<see cref="MemoryStream.TryGetBuffer"/>,
+    /// as in one the dealer wrote into) is used in place instead: each record is verified and then used where it lies,
+    /// without a copy, and its key bytes in that buffer are zeroed once the step is done (the framing stays). A
+    /// MemoryStream over an array of the caller's (<c>new MemoryStream(bytes)</c>) exposes nothing and is copied; the
+    /// array is left as it was.
+    /// </param>
     /// <param name="channel">The link to the other server (its party must equal <paramref name="party"/>).</param>
     /// <param name="backend">Compute backend; <see cref="ComputeBackend.Cpu"/> when null.</param>
     public PartySession(Plan plan, Party party, Stream keyBundle, PartyChannel channel, ComputeBackend? backend = null)

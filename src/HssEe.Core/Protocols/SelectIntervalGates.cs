@@ -167,7 +167,8 @@ internal sealed class IntervalGate : IGateProtocol
         Share x = inputs[0];
         int n = step.InputBits, len = x.Shape.ElementCount, words = (len + 63) / 64;
         (ulong lo, ulong hi) = Bounds(step);
-        byte[] dcf = keys.TakeLeadingArray(checked((int)BitDcf.BatchBytes(n - 1, len)));
+        int dcfBytes = checked((int)BitDcf.BatchBytes(n - 1, len));
+        (byte[] dcf, int dcfAt) = keys.TakeLeading(dcfBytes);
         byte[] seed = keys.TakeBytes(AesPrg.SeedSize).ToArray();
         using DealerShareBuffer dealer = GateMath.DealerShares(context, keys, len + words);
         ulong[] masked = ScratchPool<ulong>.Rent(len);
@@ -197,7 +198,7 @@ internal sealed class IntervalGate : IGateProtocol
                     }
                 }
 
-                BitDcf.Evaluate(n - 1, context.Party, dcf, masked.AsSpan(0, len), w.AsSpan(0, len));
+                BitDcf.Evaluate(n - 1, context.Party, dcf.AsSpan(dcfAt, dcfBytes), masked.AsSpan(0, len), w.AsSpan(0, len));
                 for (int i = 0; i < len; i++)
                 {
                     mine[i >> 6] ^= (ulong)w[i] << (i & 63);

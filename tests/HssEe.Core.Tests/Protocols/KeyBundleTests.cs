@@ -141,4 +141,126 @@ public class KeyBundleTests
         });
         Assert.NotNull(run.A);
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task In_memory_bundles_are_used_in_place_and_wiped_there_and_other_streams_are_copied(bool exposed)
+    {
+        // Exposed buffers (a MemoryStream the dealer wrote into) are read in place; a MemoryStream over a caller's
+        // array (no exposed buffer) goes through the copying reader and must leave that array as it was.
+        const int len = 300;
+        var shape = new TensorShape(len);
+        var table = new ulong[256];
+        for (int i = 0; i < table.Length; i++)
+        {
+            table[i] = (ulong)(i * i) + 0x1234_5678_9000UL;
+        }
+
+        Plan plan = new PlanBuilder(12).Relu(shape, 16, "relu").Truncate(shape, 12, 64, "trunc").Lookup(shape, table, 12, "lut")
+            .TableActivation(shape, NonLinearFunctions.GeluReference, 29, tableBits: 7, rescale: false, label: "gelu", range: 8, degree: 2).Build();
+        var (ka, kb, _) = ProtocolHarness.Deal(plan);
+        byte[] originalA = ka.ToArray(), originalB = kb.ToArray();
+        MemoryStream sa = exposed ? ka : new MemoryStream(originalA, writable: true);
+        MemoryStream sb = exposed ? kb : new MemoryStream(originalB, writable: true);
+
+        var values = new float[len];
+        var x = new RingTensor(shape);
+        var index = new RingTensor(shape);
+        for (int i = 0; i < len; i++)
+        {
+            values[i] = ((i * 37 % 1580) - 790) / 100f;
+            x.Span[i] = Q.Encode(values[i]);
+            index.Span[i] = ((ulong)i << 8) | (uint)(i * 7 % 256);
+        }
+
+        (Share xa, Share xb) = SecretSharing.Split(x, 12);
+        (Share ia, Share ib) = SecretSharing.Split(index, 0);
+        var run = await TwoPartySimulation.RunAsync(async (channel, ct) =>
+        {
+            bool isA = channel.Party == Party.A;
+            using var session = new PartySession(plan, channel.Party, isA ? sa : sb, channel);
+            Share mine = isA ? xa : xb;
+            Share relu = await session.ReluAsync(mine, ct);
+            Share truncated = await session.TruncateAsync(mine, ct);
+            Share looked = await session.LookupAsync(isA ? ia : ib, ct);
+            Share gelu = await session.TableActivationAsync(mine, ct);
+            session.Complete();
+            return new[] { relu, truncated, looked, gelu };
+        });
+
+        RingTensor relu = SecretSharing.Reconstruct(run.A[0], run.B[0]), truncated = SecretSharing.Reconstruct(run.A[1], run.B[1]);
+        RingTensor looked = SecretSharing.Reconstruct(run.A[2], run.B[2]), gelu = SecretSharing.Reconstruct(run.A[3], run.B[3]);
+        for (int i = 0; i < len; i++)
+        {
+            long xi = (long)x.Span[i];
+            Assert.True(Math.Max(xi, 0) == (long)relu.Span[i], $"relu at {i} (x = {values[i]})");
+            long floor = xi >> 12, t = (long)truncated.Span[i];
+            Assert.True(t == floor || t == floor + 1, $"truncation at {i}: {t} vs floor {floor}");
+            Assert.Equal(table[i * 7 % 256], looked.Span[i]);
+            double expected = NonLinearFunctions.GeluReference(xi / 4096.0), got = (long)gelu.Span[i] / Math.Pow(2, run.A[3].FractionalBits);
+            Assert.True(Math.Abs(got - expected) < 1e-3, $"gelu at {i}: {got} vs {expected}");
+        }
+
+        if (exposed)
+        {
+            // Every record's payload is zero where it lay; the framing (headers, checksums) is untouched.
+            foreach (MemoryStream stream in new[] { ka, kb })
+            {
+                byte[] buffer = stream.GetBuffer();
+                int at = KeyBundleFormat.HeaderSize, records = 0;
+                while (true)
+                {
+                    uint recordIndex = BitConverter.ToUInt32(buffer, at);
+                    int length = checked((int)BitConverter.ToUInt64(buffer, at + 8));
+                    Assert.True(buffer.AsSpan(at + KeyBundleFormat.RecordHeaderSize, length).IndexOfAnyExcept((byte)0) < 0, $"record {records} was not wiped");
+                    at += KeyBundleFormat.RecordHeaderSize + length + KeyBundleFormat.ChecksumSize;
+                    records++;
+                    if (recordIndex == uint.MaxValue)
+                    {
+                        break;
+                    }
+                }
+
+                Assert.Equal(plan.Steps.Length + 1, records);
+                Assert.Equal(stream.Length, at);
+            }
+        }
+        else
+        {
+            Assert.Equal(ka.ToArray(), originalA);
+            Assert.Equal(kb.ToArray(), originalB);
+        }
+    }
+
+    [Fact]
+    public async Task Truncated_and_corrupted_in_memory_bundles_are_refused_in_place_too()
+    {
+        Plan plan = new PlanBuilder(12).Relu(Shape, 16).Square(Shape).Build();
+        (Share x, _) = SecretSharing.Split(Q.Encode(new float[8], Shape), 12);
+        byte[] bytes = ProtocolHarness.Deal(plan).A.ToArray();
+
+        // Cut inside the first record's payload: the in-place reader must not read past the stream's end.
+        var cut = new MemoryStream();
+        cut.Write(bytes, 0, KeyBundleFormat.HeaderSize + KeyBundleFormat.RecordHeaderSize + 40);
+        cut.Position = 0;
+        var (_, c1) = Channel(Party.A);
+        using (var session = new PartySession(plan, Party.A, cut, c1))
+        {
+            Assert.Contains("truncated", (await Assert.ThrowsAsync<KeyBundleException>(() => session.ReluAsync(x))).Message, StringComparison.Ordinal);
+        }
+
+        // A flipped payload byte (fresh dealings: reopening one bundle is refused as a replay).
+        for (int pos = KeyBundleFormat.HeaderSize + KeyBundleFormat.RecordHeaderSize; pos < KeyBundleFormat.HeaderSize + 400; pos += 61)
+        {
+            byte[] bad = ProtocolHarness.Deal(plan).A.ToArray();
+            bad[pos] ^= 0x04;
+            var stream = new MemoryStream();
+            stream.Write(bad);
+            stream.Position = 0;
+            var reader = new KeyBundleReader(stream, Party.A, plan);
+            Assert.True(reader.InPlace);
+            Assert.Contains("checksum mismatch", Assert.Throws<KeyBundleException>(() => reader.ReadStep(plan.Steps[0])).Message, StringComparison.Ordinal);
+        }
+    }
 }
