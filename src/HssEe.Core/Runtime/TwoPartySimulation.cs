@@ -53,8 +53,10 @@ public static class TwoPartySimulation
         await using var channelB = new PartyChannel(Party.B, linkB, options.ReceiveTimeout);
 
         var stopwatch = Stopwatch.StartNew();
-        Task<TA> taskA = RunPartyAsync(partyA, channelA, cancellationToken);
-        Task<TB> taskB = RunPartyAsync(partyB, channelB, cancellationToken);
+        // Each party starts on the thread pool, whatever the caller's synchronization context (a UI or test
+        // framework's context would otherwise run both parties' synchronous work on its own threads).
+        Task<TA> taskA = Task.Run(() => RunPartyAsync(partyA, channelA, cancellationToken), CancellationToken.None);
+        Task<TB> taskB = Task.Run(() => RunPartyAsync(partyB, channelB, cancellationToken), CancellationToken.None);
         try
         {
             await Task.WhenAll(taskA, taskB).ConfigureAwait(false);
@@ -86,8 +88,6 @@ public static class TwoPartySimulation
 
     private static async Task<T> RunPartyAsync<T>(Func<PartyChannel, CancellationToken, Task<T>> code, PartyChannel channel, CancellationToken cancellationToken)
     {
-        // Run on the thread pool so that a party doing synchronous work does not block the other.
-        await Task.Yield();
         try
         {
             return await code(channel, cancellationToken).ConfigureAwait(false);

@@ -211,4 +211,43 @@ public class RuntimeTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new PartyChannel(Party.A, a, TimeSpan.FromSeconds(-1)));
         Assert.Throws<ArgumentOutOfRangeException>(() => new PartyChannel((Party)7, a));
     }
+
+    [Fact]
+    public async Task Parties_start_on_the_thread_pool_whatever_the_callers_synchronization_context()
+    {
+        // A context that never runs what is posted to it (a busy UI thread, a test framework's throttled context):
+        // a party queued there would never start and the run would hang.
+        var dead = new DroppingContext();
+        SynchronizationContext? previous = SynchronizationContext.Current;
+        Task<TwoPartyResult<bool, bool>> run;
+        SynchronizationContext.SetSynchronizationContext(dead);
+        try
+        {
+            run = TwoPartySimulation.RunAsync(async (channel, ct) =>
+            {
+                bool onPool = Thread.CurrentThread.IsThreadPoolThread && SynchronizationContext.Current is null;
+                await channel.ExchangeAsync(new ulong[] { 1 }, new ulong[1], ct).ConfigureAwait(false);
+                return onPool;
+            });
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+
+        TwoPartyResult<bool, bool> result = await run.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(result.A && result.B);
+        Assert.Equal(0, dead.Posted);
+    }
+
+    private sealed class DroppingContext : SynchronizationContext
+    {
+        private int _posted;
+
+        public int Posted => _posted;
+
+        public override void Post(SendOrPostCallback d, object? state) => Interlocked.Increment(ref _posted);
+
+        public override void Send(SendOrPostCallback d, object? state) => throw new InvalidOperationException("Send is not expected.");
+    }
 }
