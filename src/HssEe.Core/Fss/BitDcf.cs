@@ -366,16 +366,19 @@ internal static unsafe class BitDcf
             {
                 int g = Math.Min(Group, start + count - g0);
                 byte* block = keys + ((nint)(g0 / Group) * blockBytes);
-                for (int e = 0; e < Group; e++)
+                ulong* xp = points + g0; // a full block reads its points in place
+                if (g < Group)
                 {
-                    x[e] = points[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                    for (int e = 0; e < Group; e++)
+                    {
+                        x[e] = points[g0 + Math.Min(e, g - 1)]; // a short last block evaluates its padding keys anywhere
+                    }
+
+                    xp = x;
                 }
 
-                walker.Walk(block, x);
-                for (int e = 0; e < g; e++)
-                {
-                    outputs[g0 + e] = walker.Bit(e, x[e] & zMask);
-                }
+                walker.Walk(block, xp);
+                walker.Bits(xp, g, zMask, outputs + g0);
 
                 for (int set = 1; set < sets; set++)
                 {
@@ -383,7 +386,7 @@ internal static unsafe class BitDcf
                     for (int e = 0; e < g; e++)
                     {
                         ulong xs = points[row + g0 + e];
-                        if (((xs ^ x[e]) & nMask) >> shared == 0)
+                        if (((xs ^ xp[e]) & nMask) >> shared == 0)
                         {
                             outputs[row + g0 + e] = walker.Bit(e, xs & zMask);
                         }
@@ -526,6 +529,38 @@ internal static unsafe class BitDcf
                 {
                     EvaluateBlockPortable(_n, lanes, block + (16 * Group), o);
                 }
+            }
+        }
+
+        /// <summary>
+        /// The output bits of keys 0 to <paramref name="count"/> - 1 at their own points <paramref name="x"/> after
+        /// <see cref="Walk"/>, into <paramref name="outputs"/>: with AVX-512 and a full block, eight keys per vector (two
+        /// quads' leaf words picked by a two-table permute, shifted per lane, narrowed to bytes), else <see cref="Bit"/>.
+        /// </summary>
+        public readonly void Bits(ulong* x, int count, ulong zMask, byte* outputs)
+        {
+            if (_kernel != Kernel.Avx512 || count != Group)
+            {
+                for (int e = 0; e < count; e++)
+                {
+                    outputs[e] = Bit(e, x[e] & zMask);
+                }
+
+                return;
+            }
+
+            // Lane j of a pair of quads is key j: its leaf word is X's qword 2 j + bit 6 of z (j < 4, the first quad;
+            // the second quad's qwords are 8 to 15), its value word V's qword 2 j.
+            Vector512<ulong> even = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14);
+            Vector512<ulong> mask = Vector512.Create(zMask), low6 = Vector512.Create(63UL), one = Vector512<ulong>.One;
+            for (int pair = 0; pair < 2; pair++)
+            {
+                Quad* q = _quads + (2 * pair);
+                Vector512<ulong> z = Vector512.Load(x + (8 * pair)) & mask;
+                Vector512<ulong> word = Avx512F.PermuteVar8x64x2(q[0].X, even + (Vector512.ShiftRightLogical(z, 6) & one), q[1].X);
+                Vector512<ulong> value = Avx512F.PermuteVar8x64x2(q[0].V, even, q[1].V);
+                Vector512<ulong> bits = (Vector512.ShiftRightLogical(value, 2) ^ Avx512F.ShiftRightLogicalVariable(word, z & low6)) & one;
+                *(ulong*)(outputs + (8 * pair)) = Avx512F.ConvertToVector128Byte(bits).AsUInt64().ToScalar();
             }
         }
 
