@@ -38,7 +38,8 @@ namespace HssEe.Protocols;
 /// bytes and 2 bits each way.</para>
 /// <para><b>Party B's dealer shares</b> are the expansion of a seed: it expands the two bit words before round 2,
 /// and the rows one chunk of <see cref="ChunkElements"/> elements at a time inside the output loop, so the
-/// rows (8 bytes each per element) are never written out whole (party A reads its shares from its record).</para>
+/// rows (8 bytes each per element) are never written out whole (party A reads its shares from its record). The
+/// output loop runs on all cores in pieces of whole chunks: after round 2 the peer has nothing left to wait for.</para>
 /// </remarks>
 internal sealed class ClippedTableActivationGate : IGateProtocol
 {
@@ -240,15 +241,21 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
                 receive[j] ^= send[j];
             }
 
+            // The output, over all cores in pieces of whole chunks (by now the peer has nothing left to compute).
             var result = new RingTensor(step.Output);
-            if (isA)
+            Memory<ulong> output = result.Memory;
+            int chunk = ChunkElements;
+            FssKeyBits.ForChunks(len, Environment.ProcessorCount, chunk, chunk, (start, count) =>
             {
-                FinishRange(degree, true, dealer.Span, len, 0, len, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
-            }
-            else
-            {
-                FinishExpanding(degree, seedB, y, masks, receive, len, words, u, (aL, bL, aR, bR), result.Span);
-            }
+                if (isA)
+                {
+                    FinishRange(degree, true, dealer.Span[start..], len, start, count, y, masks, receive, len, words, u, (aL, bL, aR, bR), output.Span);
+                }
+                else
+                {
+                    FinishExpanding(degree, seedB, chunk, start, count, y, masks, receive, len, words, u, (aL, bL, aR, bR), output.Span);
+                }
+            });
 
             return new Share(context.Party, result, TableActivationGate.OutputFractionalBits(step, x.FractionalBits));
         }
@@ -271,19 +278,20 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     internal static void UseChunkElements(int elements) => ChunkOverride.Value = elements;
 
     /// <summary>
-    /// Party B's output: its dealer rows expanded from <paramref name="seed"/> one chunk of <see cref="ChunkElements"/>
-    /// elements at a time into one pooled buffer (row t of the chunk at t count, the values t len + start onwards of
-    /// the seed's expansion), each chunk consumed by <see cref="FinishRange"/> while it is in cache; the buffer is wiped.
+    /// Party B's output of elements [<paramref name="first"/>, + <paramref name="total"/>): its dealer rows expanded from
+    /// <paramref name="seed"/> one chunk of <paramref name="chunkElements"/> elements at a time into one pooled buffer
+    /// (row t of the chunk at t count, the values t len + start onwards of the seed's expansion), each chunk consumed by
+    /// <see cref="FinishRange"/> while it is in cache; the buffer is wiped.
     /// </summary>
-    private static void FinishExpanding(int degree, byte[] seed, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
+    private static void FinishExpanding(int degree, byte[] seed, int chunkElements, int first, int total, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
     {
-        int rows = Values(degree, tails.AL == 0 && tails.BL == 0), chunk = Math.Min(ChunkElements, len);
+        int rows = Values(degree, tails.AL == 0 && tails.BL == 0), chunk = Math.Min(chunkElements, total);
         ulong[] d = ScratchPool<ulong>.Rent(rows * chunk);
         try
         {
-            for (int start = 0; start < len; start += chunk)
+            for (int start = first; start < first + total; start += chunk)
             {
-                int count = Math.Min(chunk, len - start);
+                int count = Math.Min(chunk, first + total - start);
                 for (int t = 0; t < rows; t++)
                 {
                     GateMath.ExpandSeedRange(seed, ((long)t * len) + start, d.AsSpan(t * count, count));
@@ -300,8 +308,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
 
     /// <summary>
     /// The output of elements [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>): element
-    /// i's dealer share of row t is <paramref name="d"/>[t <paramref name="stride"/> + i - start] (party A: the whole
-    /// record, stride len; party B: one chunk, stride count); y, masks, the opened values and the output are indexed by i
+    /// i's dealer share of row t is <paramref name="d"/>[t <paramref name="stride"/> + i - start] (party A: its rows from
+    /// element start on, stride len; party B: one chunk, stride count); y, masks, the opened values and the output are indexed by i
     /// (the opened rows with stride <paramref name="len"/>).
     /// </summary>
     private static void FinishRange(int degree, bool isA, ReadOnlySpan<ulong> d, int stride, int start, int count, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> masks, ReadOnlySpan<ulong> opened, int len, int words, int u, (ulong AL, ulong BL, ulong AR, ulong BR) tails, Span<ulong> output)
@@ -353,7 +361,7 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
     {
         int k = TableActivationGate.DealerValues(degree), tables = degree + 1;
         bool zeroLeft = tails.AL == 0 && tails.BL == 0;
-        if (start < 0 || count < 0 || count > stride || d.Length < (Values(degree, zeroLeft) * stride) || start + count > len || y.Length < len || masks.Length < len
+        if (start < 0 || count < 0 || count > stride || d.Length < ((Values(degree, zeroLeft) - 1) * stride) + count || start + count > len || y.Length < len || masks.Length < len
             || opened.Length < (tables * len) + (2 * words) || output.Length < len)
         {
             throw new InvalidOperationException($"Clipped table activation: the buffers are shorter than {len} elements or the chunk [{start}, {start} + {count}) does not fit.");
