@@ -29,7 +29,7 @@ public sealed class KeyBundleException : Exception
 }
 
 /// <summary>
-/// The binary format of key bundles (version 4, little-endian), streamed so that a large
+/// The binary format of key bundles (version 5, little-endian), streamed so that a large
 /// model's keys need not sit in memory twice:
 /// <list type="bullet">
 /// <item>header (72 bytes): magic <c>"HSSEEKB1"</c>, u16 version, u8 party, u8 reserved,
@@ -148,7 +148,9 @@ internal sealed class KeyBundleWriter : IDisposable
 
 /// <summary>
 /// Reads one party's key bundle in plan order, verifying party, plan hash, order and checksums.
-/// A step's keys can be read once: the reader only moves forward.
+/// A step's keys can be read once: the reader only moves forward. A plain <see cref="MemoryStream"/> with an exposed
+/// buffer is read in place (each record verified and used where it lies, and wiped there); any other stream is read
+/// into pooled buffers.
 /// </summary>
 internal sealed class KeyBundleReader
 {
