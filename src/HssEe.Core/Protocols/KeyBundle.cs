@@ -313,6 +313,8 @@ internal sealed class KeyBundleReader
                 ReadExactly(piece, what);
                 digest.Append(piece);
             }
+
+            VerifyRecord(header, digest.Finish(), size, what);
         }
         catch
         {
@@ -320,31 +322,7 @@ internal sealed class KeyBundleReader
             throw;
         }
 
-        var checksum = new byte[KeyBundleFormat.ChecksumSize];
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(_chain);
-        hash.AppendData(header);
-        hash.AppendData(digest.Finish());
-        byte[] expected = hash.GetHashAndReset();
-        try
-        {
-            ReadExactly(checksum, what);
-        }
-        catch
-        {
-            KeyBufferPool.Return(payload);
-            throw;
-        }
-
-        if (!CryptographicOperations.FixedTimeEquals(expected, checksum))
-        {
-            KeyBufferPool.Return(payload);
-            throw new KeyBundleException($"Key bundle checksum mismatch at {what}: the bundle is corrupted or was tampered with.");
-        }
-
-        _chain = expected;
-        KeyBytes += KeyBundleFormat.RecordHeaderSize + (long)length + KeyBundleFormat.ChecksumSize;
-        return (index, kind, payload, 0, (int)length);
+        return (index, kind, payload, 0, size);
     }
 
     /// <summary>The payload where it lies in the memory stream's buffer: digested there, not copied.</summary>
@@ -365,6 +343,16 @@ internal sealed class KeyBundleReader
         int start = buffer.Offset + (int)position;
         byte[] digest = PayloadDigest.Compute(buffer.Array.AsSpan(start, size));
         memory.Position = position + size;
+        VerifyRecord(header, digest, size, what);
+        return (index, kind, buffer.Array!, start, size);
+    }
+
+    /// <summary>
+    /// Reads the record's stored checksum and compares it with SHA-256(chain || header || payload digest); on a match
+    /// the chain and the count of bytes read move on, otherwise the record is refused.
+    /// </summary>
+    private void VerifyRecord(byte[] header, byte[] digest, int size, string what)
+    {
         var checksum = new byte[KeyBundleFormat.ChecksumSize];
         ReadExactly(checksum, what);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -379,7 +367,6 @@ internal sealed class KeyBundleReader
 
         _chain = expected;
         KeyBytes += KeyBundleFormat.RecordHeaderSize + (long)size + KeyBundleFormat.ChecksumSize;
-        return (index, kind, buffer.Array!, start, size);
     }
 
     private void ReadExactly(Span<byte> buffer, string what)
