@@ -28,7 +28,8 @@ namespace HssEe.Protocols;
 /// depth 0 (the whole domain in the leaf): party A's key is a seed whose pad G is a pseudorandom
 /// 2^m-bit vector, party B's key is G XOR e_alpha. Each party computes v_T = sum_j b_j T[(Yh - j) mod 2^m]
 /// (and v_S, v_Q likewise); v_T,A - v_T,B = sigma T[idx] with sigma = 1 - 2 b_B[alpha] in {+1, -1}, known to
-/// the dealer only. Local work is 2^m / 8 loads of precomputed byte sums per element.</para>
+/// the dealer only. Local work is 2^m / 8 loads of precomputed byte sums per element, or with AVX-512 (m &gt;= 6)
+/// 2^m / 4 two-register permutes of nibble sums per value for eight elements (<see cref="InnerProductsEight{TEntry}"/>).</para>
 /// <para><b>Round 2.</b> The parties open W_T = sigma T + rho_T, W_S = sigma S + rho_S (and W_Q = sigma Q +
 /// rho_Q). Then T = sigma (W_T - rho_T) and so on, and with e = Yl - rl the output is a sum of public values
 /// times dealer shares: degree 1, <c>(W_T + W_S Yl) [sigma] - W_S [sigma rl] + Yl [-sigma rho_S] + [sigma (rho_S rl - rho_T)]</c>;
@@ -260,7 +261,13 @@ internal sealed class TableActivationGate : IGateProtocol
     /// <summary>Whether the output loops use 512-bit vectors (where the hardware has them, unless a test asked for the scalar loop).</summary>
     internal static bool VectorOutput => Vector512.IsHardwareAccelerated && !ScalarOutputOnly.Value;
 
-    /// <summary>Test hook: the output loops of this async flow (and the tasks it starts) run scalar.</summary>
+    /// <summary>
+    /// Whether the look-up of a 2^m-cell table runs eight elements at a time on 512-bit permutes (<see cref="InnerProductsEight{TEntry}"/>):
+    /// m &gt;= 6 (whole pad words), AVX-512 and AVX2 gathers, unless a test asked for the scalar loops.
+    /// </summary>
+    internal static bool VectorLookUp(int m) => m >= 6 && Avx512F.IsSupported && Avx2.IsSupported && !ScalarOutputOnly.Value;
+
+    /// <summary>Test hook: the output loops and the look-up of this async flow (and the tasks it starts) run scalar.</summary>
     internal static void UseScalarOutput(bool scalar) => ScalarOutputOnly.Value = scalar;
 
     /// <summary>
@@ -382,8 +389,17 @@ internal sealed class TableActivationGate : IGateProtocol
         where TEntry : struct, ITableEntry<TEntry>
     {
         int m = TableBits(step), u = CellShift(step), padWords = PadWords(m);
-        ByteSumTable sums = ByteSums(step);
-        CheckSums<TEntry>(sums, m);
+        bool vector = VectorLookUp(m);
+        AlignedTable sums = vector ? NibbleSums(step) : ByteSums(step);
+        if (vector)
+        {
+            CheckNibbleSums<TEntry>(sums, m);
+        }
+        else
+        {
+            CheckSums<TEntry>(sums, m);
+        }
+
         ulong cellMask = GateMath.Mask(m);
         FssKeyBits.ForChunks(len, Environment.ProcessorCount, 64, 1024, (start, count) =>
         {
@@ -408,7 +424,8 @@ internal sealed class TableActivationGate : IGateProtocol
                 ReadOnlySpan<ulong> pads = isA
                     ? ownPads
                     : MemoryMarshal.Cast<byte, ulong>(padsB.Array.AsSpan(padsB.Offset + ((start + b0) * padWords * sizeof(ulong)), batch * padWords * sizeof(ulong)));
-                for (int e = 0; e < batch; e++)
+                int e0 = vector ? LookUpEights<TEntry>(sums, m, u, isA, pads, y.AsSpan(start + b0, batch), rho, Batch, destination, start + b0, len) : 0;
+                for (int e = e0; e < batch; e++)
                 {
                     int i = start + b0 + e;
                     Vector256<ulong> v = InnerProducts<TEntry>(pads.Slice(e * padWords, padWords), sums, m, (int)((y[i] >> u) & cellMask));
@@ -440,16 +457,16 @@ internal sealed class TableActivationGate : IGateProtocol
     /// Q[8q + k]) over the set bits k of b (2^m / 8 * 256 entries of 16 or 32 bytes: 256 KiB at m = 9 for lines
     /// and at m = 8 for parabolas, computed once per step).
     /// </summary>
-    private static ByteSumTable ByteSums(PlanStep step) => SumsCache.GetValue(step, ComputeByteSums);
+    private static AlignedTable ByteSums(PlanStep step) => SumsCache.GetValue(step, ComputeByteSums);
 
     // Per plan step (public table data, no secrets): the two in-process parties of a simulation share one copy in cache.
-    private static readonly ConditionalWeakTable<PlanStep, ByteSumTable> SumsCache = new();
+    private static readonly ConditionalWeakTable<PlanStep, AlignedTable> SumsCache = new();
 
-    private static ByteSumTable ComputeByteSums(PlanStep step)
+    private static AlignedTable ComputeByteSums(PlanStep step)
     {
         int m = TableBits(step), size = 1 << m, bytes = Math.Max(1, size / 8), values = Degree(step) + 1;
         ReadOnlySpan<ulong> blob = MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan());
-        var sums = new ByteSumTable(bytes * 256, values == 2 ? 2 : 4);
+        var sums = new AlignedTable(bytes * 256, values == 2 ? 2 : 4);
         Span<ulong> all = sums.Words;
         int stride = sums.Stride;
         for (int q = 0; q < bytes; q++)
@@ -468,6 +485,204 @@ internal sealed class TableActivationGate : IGateProtocol
         }
 
         return sums;
+    }
+
+    /// <summary>
+    /// Nibble sums for <see cref="InnerProductsEight{TEntry}"/>: for nibble position p (pad bits 4 p to 4 p + 3) and table
+    /// value v (T, S, then Q), the 16 words at (p V + v) 16 hold the sums of v's table entries 4 p + k over the set bits k of
+    /// each nibble value (2^m / 4 x V x 128 bytes: 24 KiB at m = 8 for parabolas, in L1), computed once per step.
+    /// </summary>
+    private static AlignedTable NibbleSums(PlanStep step) => NibbleCache.GetValue(step, ComputeNibbleSums);
+
+    // Per plan step, like the byte sums (public table data).
+    private static readonly ConditionalWeakTable<PlanStep, AlignedTable> NibbleCache = new();
+
+    private static AlignedTable ComputeNibbleSums(PlanStep step)
+    {
+        int m = TableBits(step), size = 1 << m, positions = size / 4, values = Degree(step) + 1;
+        ReadOnlySpan<ulong> blob = MemoryMarshal.Cast<byte, ulong>(step.Blob.AsSpan());
+        var sums = new AlignedTable(positions * values * 16, 1);
+        Span<ulong> all = sums.Words;
+        for (int p = 0; p < positions; p++)
+        {
+            for (int v = 0; v < values; v++)
+            {
+                Span<ulong> entry = all.Slice(((p * values) + v) * 16, 16);
+                for (int j = 1; j < 16; j++)
+                {
+                    entry[j] = entry[j & (j - 1)] + blob[(v * size) + (4 * p) + System.Numerics.BitOperations.TrailingZeroCount(j)];
+                }
+            }
+        }
+
+        return sums;
+    }
+
+    /// <summary>Checks once per step that the nibble sums fit 2^m cells and the entry type (the kernel reads without bounds checks).</summary>
+    private static void CheckNibbleSums<TEntry>(AlignedTable sums, int m)
+        where TEntry : struct, ITableEntry<TEntry>
+    {
+        int needed = (1 << m) / 4 * TEntry.Values * 16;
+        if (m < 6 || sums.Entries != needed || sums.Stride != 1)
+        {
+            throw new ArgumentException($"The nibble sums hold {sums.Entries} words; 2^{m} cells of {TEntry.Values} values need {needed} (and m >= 6).", nameof(sums));
+        }
+    }
+
+    /// <summary>
+    /// The look-up of a batch, eight elements at a time (<see cref="InnerProductsEight{TEntry}"/>; a last group of fewer
+    /// than eight through zero-padded copies of its pads): for element e, value v goes to <paramref name="destination"/>[v
+    /// <paramref name="len"/> + <paramref name="first"/> + e], negated for party B, plus the mask <paramref name="rho"/>[v
+    /// <paramref name="rhoStride"/> + e]. Returns the number of elements done (all of them).
+    /// </summary>
+    private static unsafe int LookUpEights<TEntry>(AlignedTable sums, int m, int u, bool isA, ReadOnlySpan<ulong> pads, ReadOnlySpan<ulong> y, ReadOnlySpan<ulong> rho, int rhoStride, ulong[] destination, int first, int len)
+        where TEntry : struct, ITableEntry<TEntry>
+    {
+        int padWords = PadWords(m), count = y.Length & ~7;
+        ulong cells = GateMath.Mask(m);
+        if (pads.Length < y.Length * padWords || rho.Length < ((TEntry.Values - 1) * rhoStride) + y.Length || first + y.Length > len || destination.Length < (TEntry.Values * len))
+        {
+            throw new ArgumentException($"Table look-up: the buffers do not hold {y.Length} elements of {padWords} pad words.", nameof(pads));
+        }
+
+        Vector512<ulong> sign = isA ? Vector512<ulong>.Zero : Vector512<ulong>.AllBitsSet;
+        fixed (ulong* pad = pads)
+        fixed (ulong* ys = y)
+        fixed (ulong* r = rho)
+        fixed (ulong* o = destination)
+        {
+            ulong* table = (ulong*)Unsafe.AsPointer(ref sums.Start);
+            for (int e = 0; e < count; e += 8)
+            {
+                Vector512<ulong> shifts = Vector512.ShiftRightLogical(Vector512.Load(ys + e), u) & Vector512.Create(cells);
+                InnerProductsEight<TEntry>(table, m, pad + ((nint)e * padWords), shifts, out Vector512<ulong> t, out Vector512<ulong> sv, out Vector512<ulong> q);
+
+                // Party B's terms are subtracted: (v XOR -1) + 1 = -v.
+                ((t ^ sign) - sign + Vector512.Load(r + e)).Store(o + first + e);
+                ((sv ^ sign) - sign + Vector512.Load(r + rhoStride + e)).Store(o + len + first + e);
+                if (TEntry.Values == 3)
+                {
+                    ((q ^ sign) - sign + Vector512.Load(r + (2 * rhoStride) + e)).Store(o + (2 * len) + first + e);
+                }
+            }
+
+            int rest = y.Length - count;
+            if (rest > 0)
+            {
+                // The last 1 to 7 elements: their pads copied into eight zero-padded rows (wiped after), their lanes stored one by one.
+                Span<ulong> tail = stackalloc ulong[8 * padWords];
+                tail.Clear();
+                pads.Slice(count * padWords, rest * padWords).CopyTo(tail);
+                Span<ulong> lanes = stackalloc ulong[8];
+                lanes.Clear();
+                for (int l = 0; l < rest; l++)
+                {
+                    lanes[l] = (y[count + l] >> u) & cells;
+                }
+
+                fixed (ulong* tailPads = tail)
+                {
+                    InnerProductsEight<TEntry>(table, m, tailPads, Vector512.Create((ReadOnlySpan<ulong>)lanes), out Vector512<ulong> t, out Vector512<ulong> sv, out Vector512<ulong> q);
+                    for (int l = 0; l < rest; l++)
+                    {
+                        int e = count + l;
+                        o[first + e] = ((t.GetElement(l) ^ sign.ToScalar()) - sign.ToScalar()) + r[e];
+                        o[len + first + e] = ((sv.GetElement(l) ^ sign.ToScalar()) - sign.ToScalar()) + r[rhoStride + e];
+                        if (TEntry.Values == 3)
+                        {
+                            o[(2 * len) + first + e] = ((q.GetElement(l) ^ sign.ToScalar()) - sign.ToScalar()) + r[(2 * rhoStride) + e];
+                        }
+                    }
+                }
+
+                CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(tail));
+            }
+        }
+
+        return y.Length;
+    }
+
+    /// <summary>
+    /// <see cref="InnerProducts(ReadOnlySpan{ulong}, PlanStep, int)"/> of eight elements at once (m &gt;= 6): element l's pad is
+    /// the <see cref="PadWords"/> words at <paramref name="pads"/> + l PadWords, its rotation lane l of <paramref name="shifts"/>.
+    /// The rotated words are gathered with the word rotation folded into the indices and shifted per lane; every nibble of
+    /// a rotated word then indexes its position's 16 nibble sums (<see cref="NibbleSums"/>) in one two-register permute per
+    /// value, so the eight elements' sums build up lane by lane (2^m / 4 permutes per value, the sums in L1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void InnerProductsEight<TEntry>(ulong* table, int m, ulong* pads, Vector512<ulong> shifts, out Vector512<ulong> t, out Vector512<ulong> s, out Vector512<ulong> q)
+        where TEntry : struct, ITableEntry<TEntry>
+    {
+        int words = PadWords(m), values = TEntry.Values;
+        Vector512<ulong> wordMask = Vector512.Create((ulong)(words - 1)), low6 = Vector512.Create(63UL);
+        Vector512<ulong> w = Vector512.ShiftRightLogical(shifts, 6), b = shifts & low6, nb = low6 - b;
+        Vector512<ulong> lanes = Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7) * Vector512.Create((ulong)words);
+        Vector512<ulong> accT = Vector512<ulong>.Zero, accS = Vector512<ulong>.Zero, accQ = Vector512<ulong>.Zero;
+
+        // Rotated word i is (H_i << b) | (H_(i-1) >> (64 - b)) with H_i = pad word (i - w) mod words (the split right shift
+        // makes b = 0 take nothing from H_(i-1)).
+        Vector512<ulong> last = Gather(pads, lanes + ((Vector512.Create((ulong)(words - 1)) - w) & wordMask)), previous = last;
+        for (int i = 0; i < words; i++)
+        {
+            Vector512<ulong> h = i == words - 1 ? last : Gather(pads, lanes + ((Vector512.Create((ulong)i) - w) & wordMask));
+            Vector512<ulong> x = Avx512F.ShiftLeftLogicalVariable(h, b) | Avx512F.ShiftRightLogicalVariable(Vector512.ShiftRightLogical(previous, 1), nb);
+            previous = h;
+            ulong* position = table + ((nint)i * 16 * values * 16);
+            for (int k = 0; k < 16; k++)
+            {
+                // The permute reads the low 4 bits of each index lane: nibble k of the word.
+                Vector512<ulong> index = Vector512.ShiftRightLogical(x, 4 * k);
+                ulong* sums = position + (k * values * 16);
+                accT += Avx512F.PermuteVar8x64x2(Vector512.Load(sums), index, Vector512.Load(sums + 8));
+                accS += Avx512F.PermuteVar8x64x2(Vector512.Load(sums + 16), index, Vector512.Load(sums + 24));
+                if (TEntry.Values == 3)
+                {
+                    accQ += Avx512F.PermuteVar8x64x2(Vector512.Load(sums + 32), index, Vector512.Load(sums + 40));
+                }
+            }
+        }
+
+        t = accT;
+        s = accS;
+        q = accQ;
+    }
+
+    /// <summary>Eight words at <paramref name="words"/> + <paramref name="index"/>[l] (two AVX2 gathers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<ulong> Gather(ulong* words, Vector512<ulong> index) =>
+        Vector512.Create(Avx2.GatherVector256(words, index.GetLower().AsInt64(), 8), Avx2.GatherVector256(words, index.GetUpper().AsInt64(), 8));
+
+    /// <summary>
+    /// <see cref="InnerProducts(ReadOnlySpan{ulong}, PlanStep, int)"/> for eight pads (row l of <paramref name="bits"/>, <see cref="PadWords"/>
+    /// words each) through the vector kernel (tests): lane l of each returned vector is element l's T, S, Q (Q 0 for lines).
+    /// </summary>
+    internal static unsafe (Vector512<ulong> T, Vector512<ulong> S, Vector512<ulong> Q) InnerProductsEight(ReadOnlySpan<ulong> bits, PlanStep step, ReadOnlySpan<int> shifts)
+    {
+        int m = TableBits(step);
+        if (!VectorLookUp(m) || bits.Length < 8 * PadWords(m) || shifts.Length < 8)
+        {
+            throw new ArgumentException($"The vector look-up needs m >= 6 (got {m}), AVX-512, 8 pads of {PadWords(m)} words and 8 shifts.", nameof(bits));
+        }
+
+        AlignedTable sums = NibbleSums(step);
+        var lanes = Vector512.Create((ulong)shifts[0], (ulong)shifts[1], (ulong)shifts[2], (ulong)shifts[3], (ulong)shifts[4], (ulong)shifts[5], (ulong)shifts[6], (ulong)shifts[7]) & Vector512.Create(GateMath.Mask(m));
+        Vector512<ulong> t, s, q;
+        fixed (ulong* pads = bits)
+        {
+            ulong* table = (ulong*)Unsafe.AsPointer(ref sums.Start);
+            if (Degree(step) == 1)
+            {
+                CheckNibbleSums<PairEntry>(sums, m);
+                InnerProductsEight<PairEntry>(table, m, pads, lanes, out t, out s, out q);
+            }
+            else
+            {
+                CheckNibbleSums<TripleEntry>(sums, m);
+                InnerProductsEight<TripleEntry>(table, m, pads, lanes, out t, out s, out q);
+            }
+        }
+
+        return (t, s, q);
     }
 
     /// <summary>Pad words (64 bits each) per element.</summary>
@@ -509,7 +724,7 @@ internal sealed class TableActivationGate : IGateProtocol
             throw new ArgumentException($"The pad has {bits.Length} words; 2^{m} cells need {PadWords(m)}.", nameof(bits));
         }
 
-        ByteSumTable sums = ByteSums(step);
+        AlignedTable sums = ByteSums(step);
         if (Degree(step) == 1)
         {
             CheckSums<PairEntry>(sums, m);
@@ -521,7 +736,7 @@ internal sealed class TableActivationGate : IGateProtocol
     }
 
     /// <summary>Checks once per step that the byte sums fit 2^m cells and the entry type (the inner loop reads without bounds checks).</summary>
-    private static void CheckSums<TEntry>(ByteSumTable sums, int m)
+    private static void CheckSums<TEntry>(AlignedTable sums, int m)
         where TEntry : struct, ITableEntry<TEntry>
     {
         int needed = Math.Max(1, (1 << m) / 8) * 256;
@@ -538,7 +753,7 @@ internal sealed class TableActivationGate : IGateProtocol
     /// re-read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<ulong> InnerProducts<TEntry>(ReadOnlySpan<ulong> bits, ByteSumTable sums, int m, int shift)
+    private static Vector256<ulong> InnerProducts<TEntry>(ReadOnlySpan<ulong> bits, AlignedTable sums, int m, int shift)
         where TEntry : struct, ITableEntry<TEntry>
     {
         int size = 1 << m;
@@ -604,13 +819,13 @@ internal sealed class TableActivationGate : IGateProtocol
         return sums;
     }
 
-    /// <summary>The byte sums' table: 64-byte aligned in a pinned array (no entry splits a cache line).</summary>
-    private sealed class ByteSumTable
+    /// <summary>A precomputed table of the look-up (byte or nibble sums): 64-byte aligned in a pinned array (no entry splits a cache line).</summary>
+    private sealed class AlignedTable
     {
         private readonly ulong[] _words;
         private readonly int _offset;
 
-        public ByteSumTable(int entries, int stride)
+        public AlignedTable(int entries, int stride)
         {
             Entries = entries;
             Stride = stride;
@@ -624,7 +839,7 @@ internal sealed class TableActivationGate : IGateProtocol
 
         public int Entries { get; }
 
-        /// <summary>Words per entry: 2 (lines) or 4 (parabolas, the fourth 0).</summary>
+        /// <summary>Words per entry: byte sums 2 (lines) or 4 (parabolas, the fourth 0); nibble sums 1.</summary>
         public int Stride { get; }
 
         public Span<ulong> Words => _words.AsSpan(_offset, Entries * Stride);

@@ -16,6 +16,8 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData(8, 8, 2, 1, false)] // u = 0: one cell per input value
     [InlineData(10, 5, 4, 2, false)]
     [InlineData(9, 4, 3, 2, false)]
+    [InlineData(11, 7, 4, 2, false)] // two pad words per element (the vector look-up rotates across words)
+    [InlineData(12, 8, 4, 1, false)] // four
     [InlineData(10, 6, 4, 1, true)]
     [InlineData(10, 5, 4, 2, true)]
     public async Task Every_input_gives_the_table_polynomial_of_one_of_its_two_nearest_anchors_exactly(int n, int m, int f, int degree, bool scalarOutput)
@@ -342,6 +344,55 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
                         for (int v = 0; v < 4; v++)
                         {
                             Assert.True((v < expected.Length ? expected[v] : 0) == got.GetElement(v), $"degree {degree}, m = {m}, shift {shift}, value {v}, seed {seed}");
+                        }
+                    }
+                }
+            }
+        }
+
+        prg.Dispose();
+    }
+
+    [Fact]
+    public void Vector_nibble_inner_products_equal_their_definition_for_eight_pads_at_once()
+    {
+        if (!TableActivationGate.VectorLookUp(6))
+        {
+            output.WriteLine("No AVX-512 here: the vector look-up is not used, so there is nothing to compare.");
+            return;
+        }
+
+        (var prg, string seed) = TestSeeds.Fresh();
+        foreach (int degree in new[] { 1, 2 })
+        {
+            foreach (int m in new[] { 6, 7, 8, 9, 12 })
+            {
+                int size = 1 << m, words = TableActivationGate.PadWords(m);
+                var table = new ulong[(degree + 1) * size];
+                prg.Fill(table);
+                Plan plan = new PlanBuilder(4).Add(OperationKind.TableActivation, [new TensorShape(1)], new TensorShape(1), m + 1, [m, 0, 1, 0, degree, TableActivationGate.OutputShiftFor(degree, 1)], System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()).ToArray(), "t").Build();
+                var bits = new ulong[8 * words];
+                var shifts = new int[8];
+                var random = new ulong[8];
+                for (int trial = 0; trial < 64; trial++)
+                {
+                    prg.Fill(bits);
+                    prg.Fill(random);
+                    for (int l = 0; l < 8; l++)
+                    {
+                        // The edges (0, 63, 64, the last cell) in the first trials, then random rotations.
+                        int[] edges = [0, 1, 63, 64 % size, 65 % size, size - 64, size - 1, size / 2];
+                        shifts[l] = trial == 0 ? edges[l] : trial == 1 ? edges[7 - l] : (int)(random[l] % (ulong)size);
+                    }
+
+                    var (t, s, q) = TableActivationGate.InnerProductsEight(bits, plan.Steps[0], shifts);
+                    for (int l = 0; l < 8; l++)
+                    {
+                        ulong[] expected = TableActivationGate.InnerProductsReference(bits.AsSpan(l * words, words), table, m, shifts[l]);
+                        ulong[] got = [t.GetElement(l), s.GetElement(l), q.GetElement(l)];
+                        for (int v = 0; v < 3; v++)
+                        {
+                            Assert.True((v < expected.Length ? expected[v] : 0) == got[v], $"degree {degree}, m = {m}, lane {l}, shift {shifts[l]}, value {v}, seed {seed}");
                         }
                     }
                 }
