@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -159,49 +160,22 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
         byte[] w = ScratchPool<byte>.Rent(2 * len);
         try
         {
-            ReadOnlySpan<ulong> xs = x.Value.Span;
-            for (int i = 0; i < len; i++)
-            {
-                low[i] = xs[i] + masks[i];
-            }
-
+            TensorPrimitives.Add(x.Value.Span[..len], masks.AsSpan(0, len), low.AsSpan(0, len));
             await GateMath.OpenIntoAsync(context, low, len, 64, y, cancellationToken).ConfigureAwait(false);
 
             // Comparisons: the masked value of x - theta is Y - theta; theta_1 gives 1{x >= theta_1}, theta_2 = L gives b.
             Span<ulong> bits = send.AsSpan(opened, 2 * words);
             bits.Clear();
-            ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
-
             // Both thresholds in one pass over the keys: set 0 at theta_1, set 1 at theta_2; the points drop j low bits.
+            // Party A adds the public top bits: into c (both thresholds) and into b (theta_2).
             for (int set = 0; set < 2; set++)
             {
-                ulong theta = set == 0 ? lower : upper;
-                Span<ulong> points = low.AsSpan(set * len, len);
-                for (int i = 0; i < len; i++)
-                {
-                    ulong yp = (y[i] - theta + half) & nMask;
-                    points[i] = (yp & (half - 1)) >> fuzz;
-                    if (isA)
-                    {
-                        // The public top bit: into c (both thresholds) and into b.
-                        ulong top = yp >> (n - 1);
-                        bits[i >> 6] ^= top << (i & 63);
-                        if (set == 1)
-                        {
-                            bits[words + (i >> 6)] ^= top << (i & 63);
-                        }
-                    }
-                }
+                ComparisonPoints(y.AsSpan(0, len), set == 0 ? lower : upper, n, fuzz, low.AsSpan(set * len, len), isA ? bits[..words] : default, isA && set == 1 ? bits[words..] : default);
             }
 
             BitDcf.EvaluateSetsAndWipe(depth, context.Party, dcf.AsSpan(dcfAt, dcfBytes), low.AsSpan(0, 2 * len), w.AsSpan(0, 2 * len), 2);
             keys.MarkLeadingWiped(dcfBytes);
-            for (int i = 0; i < len; i++)
-            {
-                ulong atLower = (ulong)w[i] << (i & 63), atUpper = (ulong)w[len + i] << (i & 63);
-                bits[i >> 6] ^= atLower ^ atUpper;
-                bits[words + (i >> 6)] ^= atUpper;
-            }
+            AddComparisonBits(w.AsSpan(0, len), w.AsSpan(len, len), bits[..words], bits[words..]);
 
             // The dealer's bit words (after the rows): party B expands just them here, its rows chunk by chunk in FinishExpanding.
             if (isA)
@@ -231,15 +205,8 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
 
             TableActivationGate.LookUp(step, isA, tk.SeedPad, tk.PadsB, y, tk.MaskSeed, len, send);
             await context.Channel.ExchangeAsync(send.AsMemory(0, opened + (2 * words)), receive.AsMemory(0, opened + (2 * words)), cancellationToken).ConfigureAwait(false);
-            for (int i = 0; i < opened; i++)
-            {
-                receive[i] += send[i];
-            }
-
-            for (int j = opened; j < opened + (2 * words); j++)
-            {
-                receive[j] ^= send[j];
-            }
+            TensorPrimitives.Add(receive.AsSpan(0, opened), send.AsSpan(0, opened), receive.AsSpan(0, opened));
+            TensorPrimitives.Xor(receive.AsSpan(opened, 2 * words), send.AsSpan(opened, 2 * words), receive.AsSpan(opened, 2 * words));
 
             // The output, over all cores in pieces of whole chunks (by now the peer has nothing left to compute).
             var result = new RingTensor(step.Output);
@@ -266,6 +233,88 @@ internal sealed class ClippedTableActivationGate : IGateProtocol
             ScratchPool<ulong>.Return(send);
             ScratchPool<ulong>.Return(receive);
             ScratchPool<byte>.Return(w);
+        }
+    }
+
+    /// <summary>
+    /// The comparison points of one threshold: point i is the low n - 1 bits of yp = (y_i - theta + 2^(n-1)) mod 2^n
+    /// without their <paramref name="fuzz"/> lowest; yp's top bit is XORed into bit i of <paramref name="topInto"/> and
+    /// of <paramref name="topAlsoInto"/> where they are not empty (party A's public share). Eight elements per 512-bit vector.
+    /// </summary>
+    internal static void ComparisonPoints(ReadOnlySpan<ulong> y, ulong theta, int n, int fuzz, Span<ulong> points, Span<ulong> topInto, Span<ulong> topAlsoInto)
+    {
+        int len = y.Length, i = 0;
+        if (points.Length < len || (!topInto.IsEmpty && topInto.Length < (len + 63) / 64) || (!topAlsoInto.IsEmpty && topAlsoInto.Length < (len + 63) / 64))
+        {
+            throw new ArgumentException($"Clipped table activation: the point or bit buffers are shorter than {len} elements.", nameof(points));
+        }
+
+        ulong nMask = GateMath.Mask(n), half = 1UL << (n - 1);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<ulong> offset = Vector512.Create(half - theta), vMask = Vector512.Create(nMask), lowBits = Vector512.Create(half - 1);
+            for (; i + 8 <= len; i += 8)
+            {
+                Vector512<ulong> yp = (Vector512.Create(y.Slice(i, 8)) + offset) & vMask;
+                Vector512.ShiftRightLogical(yp & lowBits, fuzz).CopyTo(points.Slice(i, 8));
+                if (!topInto.IsEmpty)
+                {
+                    // i is a multiple of 8: the eight top bits fill one byte of a word.
+                    ulong top = Vector512.ExtractMostSignificantBits(Vector512.ShiftLeft(yp, 64 - n)) << (i & 63);
+                    topInto[i >> 6] ^= top;
+                    if (!topAlsoInto.IsEmpty)
+                    {
+                        topAlsoInto[i >> 6] ^= top;
+                    }
+                }
+            }
+        }
+
+        for (; i < len; i++)
+        {
+            ulong yp = (y[i] - theta + half) & nMask;
+            points[i] = (yp & (half - 1)) >> fuzz;
+            if (!topInto.IsEmpty)
+            {
+                ulong top = (yp >> (n - 1)) << (i & 63);
+                topInto[i >> 6] ^= top;
+                if (!topAlsoInto.IsEmpty)
+                {
+                    topAlsoInto[i >> 6] ^= top;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// XORs the comparison outputs (0 or 1 per byte) into the bit words: c gets both (bit i of <paramref name="c"/> ^=
+    /// lower_i XOR upper_i), b the upper one. Sixty-four elements per 512-bit vector of bytes.
+    /// </summary>
+    internal static void AddComparisonBits(ReadOnlySpan<byte> lower, ReadOnlySpan<byte> upper, Span<ulong> c, Span<ulong> b)
+    {
+        int len = lower.Length, i = 0;
+        if (upper.Length < len || c.Length < (len + 63) / 64 || b.Length < (len + 63) / 64)
+        {
+            throw new ArgumentException($"Clipped table activation: the comparison outputs or bit words are shorter than {len} elements.", nameof(lower));
+        }
+
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 64 <= len; i += 64)
+            {
+                // Outputs are 0 or 1: shifted to the top bit of each byte, the 64 of them become one word.
+                ulong atLower = Vector512.ExtractMostSignificantBits(Vector512.ShiftLeft(Vector512.Create(lower.Slice(i, 64)), 7));
+                ulong atUpper = Vector512.ExtractMostSignificantBits(Vector512.ShiftLeft(Vector512.Create(upper.Slice(i, 64)), 7));
+                c[i >> 6] ^= atLower ^ atUpper;
+                b[i >> 6] ^= atUpper;
+            }
+        }
+
+        for (; i < len; i++)
+        {
+            ulong atLower = (ulong)lower[i] << (i & 63), atUpper = (ulong)upper[i] << (i & 63);
+            c[i >> 6] ^= atLower ^ atUpper;
+            b[i >> 6] ^= atUpper;
         }
     }
 

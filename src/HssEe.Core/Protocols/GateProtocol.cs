@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Security.Cryptography;
@@ -145,9 +146,11 @@ internal static class GateMath
             }
         }
 
-        for (int i = 0; i < count; i++)
+        Span<ulong> values = opened.AsSpan(0, count);
+        TensorPrimitives.Add(values, mine.AsSpan(0, count), values);
+        if (mask != ulong.MaxValue)
         {
-            opened[i] = (opened[i] + mine[i]) & mask;
+            TensorPrimitives.BitwiseAnd(values, mask, values);
         }
     }
 

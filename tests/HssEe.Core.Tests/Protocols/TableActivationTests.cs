@@ -403,6 +403,60 @@ public class TableActivationTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Clipped_comparison_points_and_bits_equal_their_element_by_element_definition()
+    {
+        (var prg, string seed) = TestSeeds.Fresh();
+        var lengths = new[] { 0, 1, 7, 8, 9, 63, 64, 65, 127, 130, 1000 };
+        foreach (int len in lengths)
+        {
+            foreach (int n in new[] { 17, 29, 32, 64 })
+            {
+                int words = (len + 63) / 64, fuzz = n / 3;
+                var y = new ulong[len];
+                var word = new ulong[2];
+                prg.Fill(y);
+                prg.Fill(word);
+                ulong theta = word[0], nMask = n == 64 ? ulong.MaxValue : (1UL << n) - 1, half = 1UL << (n - 1);
+                var points = new ulong[len];
+                var top = new ulong[words];
+                var also = new ulong[words];
+                prg.Fill(top);
+                ulong[] topBefore = (ulong[])top.Clone();
+                ClippedTableActivationGate.ComparisonPoints(y, theta, n, fuzz, points, top, also);
+                for (int i = 0; i < len; i++)
+                {
+                    ulong yp = (y[i] - theta + half) & nMask;
+                    Assert.True(points[i] == (yp & (half - 1)) >> fuzz, $"point {i} of {len}, n = {n}, seed {seed}");
+                    ulong bit = yp >> (n - 1);
+                    Assert.True(((top[i >> 6] ^ topBefore[i >> 6]) >> (i & 63) & 1) == bit, $"top bit {i} of {len}, n = {n}, seed {seed}");
+                    Assert.True(((also[i >> 6] >> (i & 63)) & 1) == bit, $"second top bit {i} of {len}, n = {n}, seed {seed}");
+                }
+
+                var lower = new byte[len];
+                var upper = new byte[len];
+                for (int i = 0; i < len; i++)
+                {
+                    lower[i] = (byte)(y[i] & 1);
+                    upper[i] = (byte)((y[i] >> 1) & 1);
+                }
+
+                var c = new ulong[words];
+                var b = new ulong[words];
+                prg.Fill(c);
+                ulong[] cBefore = (ulong[])c.Clone();
+                ClippedTableActivationGate.AddComparisonBits(lower, upper, c, b);
+                for (int i = 0; i < len; i++)
+                {
+                    Assert.True((((c[i >> 6] ^ cBefore[i >> 6]) >> (i & 63)) & 1) == (ulong)(lower[i] ^ upper[i]), $"c bit {i} of {len}, seed {seed}");
+                    Assert.True(((b[i >> 6] >> (i & 63)) & 1) == upper[i], $"b bit {i} of {len}, seed {seed}");
+                }
+            }
+        }
+
+        prg.Dispose();
+    }
+
+    [Fact]
     public void Bad_table_sizes_and_unrepresentable_functions_are_refused_by_name()
     {
         var shape = new TensorShape(4);
