@@ -583,14 +583,17 @@ internal sealed class TableActivationGate : IGateProtocol
                 fixed (ulong* tailPads = tail)
                 {
                     InnerProductsEight<TEntry>(table, m, tailPads, Vector512.Create((ReadOnlySpan<ulong>)lanes), out Vector512<ulong> t, out Vector512<ulong> sv, out Vector512<ulong> q);
+                    t = (t ^ sign) - sign;
+                    sv = (sv ^ sign) - sign;
+                    q = (q ^ sign) - sign;
                     for (int l = 0; l < rest; l++)
                     {
                         int e = count + l;
-                        o[first + e] = ((t.GetElement(l) ^ sign.ToScalar()) - sign.ToScalar()) + r[e];
-                        o[len + first + e] = ((sv.GetElement(l) ^ sign.ToScalar()) - sign.ToScalar()) + r[rhoStride + e];
+                        o[first + e] = t.GetElement(l) + r[e];
+                        o[len + first + e] = sv.GetElement(l) + r[rhoStride + e];
                         if (TEntry.Values == 3)
                         {
-                            o[(2 * len) + first + e] = ((q.GetElement(l) ^ sign.ToScalar()) - sign.ToScalar()) + r[(2 * rhoStride) + e];
+                            o[(2 * len) + first + e] = q.GetElement(l) + r[(2 * rhoStride) + e];
                         }
                     }
                 }
