@@ -10,7 +10,7 @@ namespace HssEe.Benchmarks;
 /// e.g. <c>--filter *Gemm*</c>. <c>--short</c> (the default) and <c>--standard</c> pick the job
 /// of <see cref="Config"/>; <c>--dry</c> runs every benchmark once to check that it runs.
 /// <c>--quick</c> skips BenchmarkDotNet and times the FMA peak and the GEMM shapes with a
-/// stopwatch (best of a few runs), for tuning. <c>--quick-dcf [repetitions]</c> measures the comparison DCF
+/// stopwatch (best of a few runs), for tuning. <c>--quick-dcf [repetitions] [keys]</c> measures the comparison DCF
 /// and its AES bound alternately in one process (see <see cref="QuickDcf"/>).
 /// </summary>
 public static class Program
@@ -49,7 +49,9 @@ public static class Program
 
         if (quickDcf)
         {
-            QuickDcf(rest.Count > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 40);
+            QuickDcf(
+                rest.Count > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 40,
+                rest.Count > 1 ? int.Parse(rest[1], CultureInfo.InvariantCulture) : BitDcfBenchmarks.Keys);
             return;
         }
 
@@ -102,15 +104,15 @@ public static class Program
     /// case-after-case order lets a slow minute land on one side of the ratio only. Prints the minima and
     /// the medians of each side and the fraction of the bound at both.
     /// </summary>
-    private static void QuickDcf(int repetitions)
+    private static void QuickDcf(int repetitions, int keys)
     {
-        Console.WriteLine($"Comparison DCF, {BitDcfBenchmarks.Keys} keys, one point each; bound and evaluation alternate, {repetitions} repetitions each");
+        Console.WriteLine($"Comparison DCF, {keys} keys, one point each; bound and evaluation alternate, {repetitions} repetitions each");
         Console.WriteLine("   n  threads | bound ns/key (min / median) | evaluation ns/key (min / median) | % of bound (min / median)");
         foreach (int n in new[] { 64, 40, 16 })
         {
             foreach (int threads in new[] { 1, Environment.ProcessorCount })
             {
-                var bench = new BitDcfBenchmarks { N = n, Threads = threads };
+                var bench = new BitDcfBenchmarks { N = n, Threads = threads, BatchKeys = keys };
                 bench.Setup();
                 try
                 {
@@ -122,10 +124,10 @@ public static class Program
                     {
                         long start = Stopwatch.GetTimestamp();
                         bench.AesBound();
-                        bound.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds / BitDcfBenchmarks.Keys);
+                        bound.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds / keys);
                         start = Stopwatch.GetTimestamp();
                         bench.Evaluate();
-                        evaluation.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds / BitDcfBenchmarks.Keys);
+                        evaluation.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds / keys);
                     }
 
                     bound.Sort();

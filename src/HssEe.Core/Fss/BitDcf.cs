@@ -51,6 +51,9 @@ internal static unsafe class BitDcf
     public const int Group = 16;
     private const ulong LeafTweak = 2;
 
+    /// <summary>How far ahead of the level being evaluated the kernels prefetch key material (see <see cref="PrefetchAhead"/>).</summary>
+    private const int PrefetchDistance = 8192;
+
     /// <summary>The right child's tweak: 1 in both 64-bit halves (the left child's is 0).</summary>
     private static Vector128<ulong> RightTweak => Vector128.Create(1UL, 1UL);
 
@@ -652,6 +655,27 @@ internal static unsafe class BitDcf
         return (byte)(((lane->V.ToScalar() >> 2) ^ (word >> (z & 63))) & 1);
     }
 
+    /// <summary>
+    /// Prefetches the key material <see cref="PrefetchDistance"/> bytes ahead of the level a kernel is about to read:
+    /// one 256-byte chunk (16 keys' words of one level) per level, and at the leaf the chunks that have no level of
+    /// their own (the second leaf word, if any, and the next block's root seeds), so that a walk along a batch prefetches
+    /// every chunk exactly once. A batch is read strictly in order, but slowly (about 10 GB/s at n = 16, one 4 KiB page
+    /// every few hundred nanoseconds), and the hardware prefetchers did not keep ahead of it: measured on one thread,
+    /// 2^18 keys at n = 16 streamed from DRAM took 21-25 ns per key without this and 17 ns with it, the same as keys
+    /// already in cache, which gain nothing and lose nothing (most likely the prefetchers do not run ahead across pages).
+    /// Prefetching past the end of a batch is harmless: a prefetch is a hint and never faults.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchAhead(byte* cw, bool leaf, bool two)
+    {
+        byte* p = cw + PrefetchDistance;
+        int lines = (leaf ? (two ? 3 : 2) : 1) * (16 * Group / 64);
+        for (int i = 0; i < lines; i++)
+        {
+            Sse.Prefetch0(p + (64 * i));
+        }
+    }
+
     private static void EvaluateBlockAesNi(int n, Lane* lanes, byte* cws, byte* o)
     {
         int d = Depth(n);
@@ -662,6 +686,7 @@ internal static unsafe class BitDcf
         {
             bool leaf = level == d;
             byte* cw = cws + (16 * Group * level);
+            PrefetchAhead(cw, leaf, LeafBlocks(n) == 2);
             Vector128<byte> b0 = Input(lanes + 0, leaf) ^ k0;
             Vector128<byte> b1 = Input(lanes + 1, leaf) ^ k0;
             Vector128<byte> b2 = Input(lanes + 2, leaf) ^ k0;
@@ -803,6 +828,7 @@ internal static unsafe class BitDcf
         {
             bool leaf = level == d;
             byte* cw = cws + (16 * Group * level);
+            PrefetchAhead(cw, leaf, two);
 
             // A: rounds 6-10 and the correction of this level; B: enters this level, rounds 1-5.
             Vector512<ulong> g2 = QuadInput(quads + 2, leaf, two) ^ k0;
