@@ -8,9 +8,10 @@ namespace HssEe.Benchmarks;
 
 /// <summary>
 /// The one-bit comparison DCF (the key of the sign, ReLU and comparison gates): batched evaluation of
-/// 2^16 keys, one point each, at n = 63, 40, 31 and 15, time per key (<c>OperationsPerInvoke = 65 536</c>),
+/// 2^16 keys, one point each, at n = 64, 63, 40, 31, 16 and 15, time per key (<c>OperationsPerInvoke = 65 536</c>;
+/// the batch is 11 MiB at n = 16 and 59 MiB at n = 64 per party, so keys stream from L3 or memory),
 /// against its AES bound <b>in the same run</b>: <see cref="AesBound"/> pushes exactly the AES blocks one
-/// evaluation needs (d + 1 = n - 6 per key) through the 8-way AES-NI loop on the same number of threads,
+/// evaluation needs (d + 1 = n - 7 per key for n >= 8) through the 8-way AES-NI loop on the same number of threads,
 /// so the Ratio column is (evaluation time) / (bound time) and the fraction of the bound is 1 / Ratio.
 /// <c>Threads = 0</c> means all processors. Key generation per pair is reported beside it.
 /// </summary>
