@@ -106,6 +106,11 @@ public static class Program
     /// </summary>
     private static void QuickDcf(int repetitions, int keys)
     {
+        if (repetitions < 1 || keys < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(keys), $"--quick-dcf [repetitions] [keys]: both must be positive (got {repetitions} and {keys}).");
+        }
+
         Console.WriteLine($"Comparison DCF, {keys} keys, one point each; bound and evaluation alternate, {repetitions} repetitions each");
         Console.WriteLine("   n  threads | bound ns/key (min / median) | evaluation ns/key (min / median) | % of bound (min / median)");
         foreach (int n in new[] { 64, 40, 16 })
