@@ -682,11 +682,12 @@ internal static unsafe class BitDcf
         ReadOnlySpan<Vector128<byte>> rk = FixedKeyAes.RoundKeys;
         Vector128<byte> k0 = rk[0], k1 = rk[1], k2 = rk[2], k3 = rk[3], k4 = rk[4], k5 = rk[5];
         Vector128<byte> k6 = rk[6], k7 = rk[7], k8 = rk[8], k9 = rk[9], k10 = rk[10];
+        bool two = LeafBlocks(n) == 2;
         for (int level = 0; level <= d; level++)
         {
             bool leaf = level == d;
             byte* cw = cws + (16 * Group * level);
-            PrefetchAhead(cw, leaf, LeafBlocks(n) == 2);
+            PrefetchAhead(cw, leaf, two);
             Vector128<byte> b0 = Input(lanes + 0, leaf) ^ k0;
             Vector128<byte> b1 = Input(lanes + 1, leaf) ^ k0;
             Vector128<byte> b2 = Input(lanes + 2, leaf) ^ k0;
